@@ -1,0 +1,219 @@
+import type { IHeaders, Kafka, Producer, TopicMessages } from 'kafkajs'
+
+export interface OutgoingMessage {
+  key: string
+  value: Buffer | string
+  headers?: IHeaders
+}
+
+export interface BatchingProducerOptions {
+  /** How long to collect messages before one sendBatch; a full batch goes at once. */
+  lingerMs?: number
+  maxBatchMessages?: number
+  maxBatchBytes?: number
+  /** Messages waiting for the broker beyond this are refused at once (backpressure). */
+  maxQueuedMessages?: number
+  /** A caller whose message is not acknowledged by then gets KafkaUnavailableError. */
+  ackTimeoutMs?: number
+  /** Called after every sendBatch, for metrics. */
+  onBatch?: (stats: { messages: number; bytes: number; durationMs: number; ok: boolean }) => void
+}
+
+export interface EventProducer {
+  readonly id: string
+  start(): Promise<void>
+  /** Resolves only once the broker acknowledged the message (acks from all in-sync replicas). */
+  send(topic: string, message: OutgoingMessage): Promise<void>
+  /** Sends everything queued and waits for it. */
+  flush(): Promise<void>
+  stop(): Promise<void>
+  health(): { ok: boolean; detail: string }
+  /** Counters since start: what callers sent, and what reached the broker as requests. */
+  stats(): ProducerStats
+}
+
+export interface ProducerStats {
+  messagesAcked: number
+  messagesFailed: number
+  batches: number
+  /** Produce requests sent to brokers (kafkajs instrumentation). */
+  produceRequests: number
+}
+
+/** The broker did not acknowledge in time, is unreachable, or the queue is full. Retry later. */
+export class KafkaUnavailableError extends Error {
+  override readonly name = 'KafkaUnavailableError'
+}
+
+interface Pending {
+  topic: string
+  message: OutgoingMessage
+  bytes: number
+  settled: boolean
+  timer: NodeJS.Timeout | undefined
+  resolve: () => void
+  reject: (err: Error) => void
+}
+
+/**
+ * kafkajs has no linger/batch.size of its own, so this collects concurrent sends for a few
+ * milliseconds and writes them with one sendBatch. One batch is in flight at a time; what
+ * arrives meanwhile forms the next batch, so the batch size grows with broker latency.
+ *
+ * Not idempotent: kafkajs' idempotent producer retries forever and cannot report an outage
+ * to the caller. A retried batch may therefore be written twice; every consumer deduplicates
+ * on event IDs (see docs/delivery.md). What is never possible is a resolved send whose
+ * message the broker did not acknowledge.
+ */
+export function createBatchingProducer(
+  kafka: Kafka,
+  options: BatchingProducerOptions = {},
+): EventProducer {
+  const lingerMs = options.lingerMs ?? 2
+  const maxBatchMessages = options.maxBatchMessages ?? 5_000
+  const maxBatchBytes = options.maxBatchBytes ?? 4 * 1024 * 1024
+  const maxQueued = options.maxQueuedMessages ?? 100_000
+  const ackTimeoutMs = options.ackTimeoutMs ?? 15_000
+
+  const producer: Producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false })
+  let queue: Pending[] = []
+  let queuedBytes = 0
+  let inFlight: Promise<void> | undefined
+  let lingerTimer: NodeJS.Timeout | undefined
+  let connected = false
+  let stopping = false
+  let lastError: string | undefined
+
+  const counters: ProducerStats = { messagesAcked: 0, messagesFailed: 0, batches: 0, produceRequests: 0 }
+  producer.on(producer.events.REQUEST, (e) => {
+    if (e.payload.apiName === 'Produce') counters.produceRequests++
+  })
+  producer.on(producer.events.CONNECT, () => {
+    connected = true
+  })
+  producer.on(producer.events.DISCONNECT, () => {
+    connected = false
+  })
+
+  function settle(p: Pending, err?: Error): void {
+    if (p.settled) return
+    p.settled = true
+    if (p.timer) clearTimeout(p.timer)
+    if (err) p.reject(err)
+    else p.resolve()
+  }
+
+  function schedule(): void {
+    if (inFlight || queue.length === 0) return
+    if (queue.length >= maxBatchMessages || queuedBytes >= maxBatchBytes || stopping) {
+      if (lingerTimer) clearTimeout(lingerTimer)
+      lingerTimer = undefined
+      inFlight = sendNextBatch()
+      return
+    }
+    lingerTimer ??= setTimeout(() => {
+      lingerTimer = undefined
+      if (!inFlight) inFlight = sendNextBatch()
+    }, lingerMs)
+  }
+
+  function takeBatch(): Pending[] {
+    const batch: Pending[] = []
+    let bytes = 0
+    let i = 0
+    for (; i < queue.length; i++) {
+      const p = queue[i]!
+      if (p.settled) continue // timed out before it was sent: never write it
+      if (batch.length >= maxBatchMessages || (batch.length > 0 && bytes + p.bytes > maxBatchBytes)) break
+      batch.push(p)
+      bytes += p.bytes
+    }
+    queue = queue.slice(i)
+    queuedBytes = queue.reduce((n, p) => n + p.bytes, 0)
+    return batch
+  }
+
+  async function sendNextBatch(): Promise<void> {
+    const batch = takeBatch()
+    if (batch.length > 0) {
+      const byTopic = new Map<string, TopicMessages>()
+      let bytes = 0
+      for (const p of batch) {
+        let entry = byTopic.get(p.topic)
+        if (!entry) byTopic.set(p.topic, (entry = { topic: p.topic, messages: [] }))
+        entry.messages.push(p.message)
+        bytes += p.bytes
+      }
+      const started = performance.now()
+      let error: Error | undefined
+      try {
+        await producer.sendBatch({ topicMessages: [...byTopic.values()], acks: -1 })
+        lastError = undefined
+      } catch (err) {
+        lastError = err instanceof Error ? err.message : String(err)
+        error = new KafkaUnavailableError(`Kafka did not acknowledge the batch: ${lastError}`, {
+          cause: err,
+        })
+      }
+      counters.batches++
+      if (error) counters.messagesFailed += batch.length
+      else counters.messagesAcked += batch.length
+      options.onBatch?.({
+        messages: batch.length,
+        bytes,
+        durationMs: performance.now() - started,
+        ok: !error,
+      })
+      for (const p of batch) settle(p, error)
+    }
+    inFlight = undefined
+    schedule()
+  }
+
+  async function flush(): Promise<void> {
+    while (inFlight || queue.some((p) => !p.settled)) {
+      if (!inFlight) {
+        if (lingerTimer) clearTimeout(lingerTimer)
+        lingerTimer = undefined
+        inFlight = sendNextBatch()
+      }
+      await inFlight
+    }
+  }
+
+  return {
+    id: 'kafka-producer',
+    async start() {
+      await producer.connect()
+    },
+    send(topic, message) {
+      if (stopping) return Promise.reject(new KafkaUnavailableError('producer is stopping'))
+      if (queue.length >= maxQueued) {
+        return Promise.reject(new KafkaUnavailableError(`producer queue full (${maxQueued} messages)`))
+      }
+      return new Promise<void>((resolve, reject) => {
+        const bytes = message.key.length + message.value.length
+        const p: Pending = { topic, message, bytes, settled: false, timer: undefined, resolve, reject }
+        p.timer = setTimeout(
+          () => settle(p, new KafkaUnavailableError(`no acknowledgement from Kafka within ${ackTimeoutMs} ms`)),
+          ackTimeoutMs,
+        )
+        queue.push(p)
+        queuedBytes += bytes
+        schedule()
+      })
+    },
+    flush,
+    async stop() {
+      stopping = true
+      await flush()
+      await producer.disconnect()
+    },
+    stats: () => ({ ...counters }),
+    health() {
+      if (!connected) return { ok: false, detail: 'producer not connected' }
+      if (lastError) return { ok: false, detail: `last batch failed: ${lastError}` }
+      return { ok: true, detail: 'connected' }
+    },
+  }
+}

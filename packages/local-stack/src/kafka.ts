@@ -1,0 +1,156 @@
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdir, readdir, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import { Kafka, logLevel } from 'kafkajs'
+import { startProcess, waitUntilReady, type ManagedProcess } from './child-process.ts'
+import { cacheDir } from './paths.ts'
+import { choosePort, freePort } from './ports.ts'
+
+const run = promisify(execFile)
+
+/** 3.9.x: kafkajs 2.2.4 speaks protocol versions that Kafka 4 removed. */
+export const KAFKA_VERSION = '3.9.1'
+
+const pom = `<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>clickjoin.local</groupId>
+  <artifactId>kafka-runtime</artifactId>
+  <version>1</version>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>${KAFKA_VERSION}</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId><version>1.7.36</version></dependency>
+  </dependencies>
+</project>
+`
+
+/** Fetches the broker's jars from Maven Central once; later calls return the cached folder. */
+export async function ensureKafkaJars(log: (line: string) => void = () => undefined): Promise<string> {
+  const dir = path.join(cacheDir, `kafka-${KAFKA_VERSION}`)
+  const libs = path.join(dir, 'libs')
+  const marker = path.join(dir, '.complete')
+  if (existsSync(marker)) return libs
+  await mkdir(dir, { recursive: true })
+  await writeFile(path.join(dir, 'pom.xml'), pom)
+  log(`fetching Apache Kafka ${KAFKA_VERSION} jars from Maven Central into ${libs}`)
+  try {
+    await run('mvn', ['-q', '-B', '-f', path.join(dir, 'pom.xml'), 'dependency:copy-dependencies', `-DoutputDirectory=${libs}`, '-DincludeScope=runtime'], {
+      maxBuffer: 16 * 1024 * 1024,
+    })
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string }
+    throw new Error(`could not fetch the Kafka jars with Maven (is mvn installed?): ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`)
+  }
+  const jars = (await readdir(libs)).filter((f) => f.endsWith('.jar'))
+  if (!jars.some((f) => f.startsWith('kafka_2.13-'))) throw new Error(`no Kafka jar in ${libs}`)
+  await writeFile(marker, `${jars.length} jars\n`)
+  return libs
+}
+
+export interface KafkaBrokerOptions {
+  /** Holds the log dirs, the config and kafka.log. */
+  dataDir: string
+  /** 0 picks a free port. */
+  port: number
+  /** Default: port + 1 for a fixed port (so a restart on the same data dir keeps it), else a free one. */
+  controllerPort?: number
+  heapMb?: number
+  /** Partitions of auto-created internal topics and the default for new topics. */
+  defaultPartitions?: number
+  log?: (line: string) => void
+}
+
+export interface KafkaBroker {
+  brokers: string[]
+  process: ManagedProcess
+  stop(): Promise<void>
+}
+
+function serverProperties(o: { port: number; controllerPort: number; logDir: string; partitions: number }): string {
+  return `# written by @clickjoin/local-stack: one KRaft node, broker and controller combined
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:${o.controllerPort}
+listeners=PLAINTEXT://127.0.0.1:${o.port},CONTROLLER://127.0.0.1:${o.controllerPort}
+advertised.listeners=PLAINTEXT://127.0.0.1:${o.port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=${o.logDir}
+num.partitions=${o.partitions}
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=${o.partitions}
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=${o.partitions}
+group.initial.rebalance.delay.ms=0
+min.insync.replicas=1
+`
+}
+
+const log4jProperties = `log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka=INFO
+log4j.logger.org.apache.kafka=WARN
+log4j.logger.state.change.logger=WARN
+log4j.logger.kafka.log.LogCleaner=WARN
+log4j.logger.kafka.controller=WARN
+`
+
+/**
+ * Starts Apache Kafka in KRaft combined mode as a child process. The storage is formatted
+ * on first use only, so a broker on an existing data dir resumes with its topics and offsets.
+ */
+export async function startKafkaBroker(options: KafkaBrokerOptions): Promise<KafkaBroker> {
+  const log = options.log ?? (() => undefined)
+  const libs = await ensureKafkaJars(log)
+  const port = await choosePort(options.port, 'Kafka')
+  const controllerPort = options.controllerPort ?? (options.port === 0 ? await freePort() : options.port + 1)
+  const logDir = path.join(options.dataDir, 'logs')
+  await mkdir(logDir, { recursive: true })
+  const configFile = path.join(options.dataDir, 'server.properties')
+  await writeFile(configFile, serverProperties({ port, controllerPort, logDir, partitions: options.defaultPartitions ?? 4 }))
+  const log4jFile = path.join(options.dataDir, 'log4j.properties')
+  await writeFile(log4jFile, log4jProperties)
+  const classpath = path.join(libs, '*')
+  const jvm = [`-Xms128m`, `-Xmx${options.heapMb ?? 768}m`, '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${log4jFile}`]
+
+  if (!existsSync(path.join(logDir, 'meta.properties'))) {
+    // A cluster ID is a base64url UUID of 22 characters.
+    const clusterId = randomBytes(16).toString('base64url')
+    await run('java', [...jvm, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', configFile], {
+      maxBuffer: 16 * 1024 * 1024,
+    })
+  }
+
+  const proc = startProcess('kafka', 'java', [...jvm, '-cp', classpath, 'kafka.Kafka', configFile], {
+    logFile: path.join(options.dataDir, 'kafka.log'),
+  })
+  const brokers = [`127.0.0.1:${port}`]
+  const kafka = new Kafka({ brokers, clientId: 'local-stack-probe', logLevel: logLevel.NOTHING, retry: { retries: 0 } })
+  const admin = kafka.admin()
+  try {
+    await waitUntilReady(
+      proc,
+      async () => {
+        await admin.connect()
+        const cluster = await admin.describeCluster()
+        return cluster.brokers.length > 0 && cluster.controller !== null
+      },
+      90_000,
+      `Kafka answering on ${brokers[0]} (log: ${path.join(options.dataDir, 'kafka.log')})`,
+    )
+  } catch (err) {
+    await proc.stop(5_000)
+    throw err
+  } finally {
+    await admin.disconnect().catch(() => undefined)
+  }
+  log(`Kafka ${KAFKA_VERSION} ready on ${brokers[0]} (pid ${proc.pid})`)
+  return { brokers, process: proc, stop: () => proc.stop(30_000) }
+}
