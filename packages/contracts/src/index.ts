@@ -1,0 +1,14 @@
+export { ClickV1, clickV1Contract } from './click.ts'
+export { decodeEvent, encodeEvent, InvalidEventError, type DecodedEvent } from './codec.ts'
+export { defineEventContract, type EventContract, type EventOf, type EventSchema } from './contract.ts'
+export {
+  DeadLetterV1,
+  deadLetterFor,
+  deadLetterPayload,
+  deadLetterV1Contract,
+  type FailedMessage,
+} from './dead-letter.ts'
+export { FIELD_MAX_LENGTH } from './fields.ts'
+export { OutcomeV1, outcomeV1Contract } from './outcome.ts'
+export { PostbackV1, postbackV1Contract } from './postback.ts'
+export { topicContracts, topicNames, type TopicNames, type TopicRole } from './topics.ts'

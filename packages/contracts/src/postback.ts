@@ -1,0 +1,42 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { defineEventContract } from './contract.ts'
+import {
+  boundedText,
+  ConversionStatus,
+  CurrencyOrUnset,
+  DecimalAmount,
+  EpochMs,
+  EventName,
+  FIELD_MAX_LENGTH,
+  ReceivedClickId,
+} from './fields.ts'
+
+/**
+ * A conversion postback or pixel hit as ingest accepted it, published to the `conversions`
+ * topic keyed by `click_id`. Ingest has already applied the defaults it can (event
+ * `conversion`, revenue "0", status `approved`, conversion time = received time); whether
+ * the click ID is genuine is for the attributor to decide.
+ */
+export const PostbackV1 = Type.Object({
+  v: Type.Literal(1),
+  postback_id: Type.String({ minLength: 1, maxLength: FIELD_MAX_LENGTH.postbackId }),
+  received_at: EpochMs,
+  channel: Type.Union([Type.Literal('postback'), Type.Literal('pixel'), Type.Literal('api')]),
+  /** '' only for a pixel hit that named no partner. */
+  partner_id: boundedText(FIELD_MAX_LENGTH.partnerId),
+  click_id: ReceivedClickId,
+  event: EventName,
+  /** The partner's transaction ID, the deduplication key; '' when not sent. */
+  txn_id: boundedText(FIELD_MAX_LENGTH.txnId),
+  revenue: DecimalAmount,
+  /**
+   * '' when the partner sent none: the default is the campaign's currency, which only the
+   * attributor knows once it has found the click.
+   */
+  currency: CurrencyOrUnset,
+  status: ConversionStatus,
+  conversion_ts: EpochMs,
+})
+export type PostbackV1 = Static<typeof PostbackV1>
+
+export const postbackV1Contract = defineEventContract('PostbackV1', PostbackV1)
