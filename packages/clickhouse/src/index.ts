@@ -40,3 +40,24 @@ export function createClickHouse(target: ClickHouseTarget): ClickHouseClient {
   const connection = createChdbConnection({ path: target.dataDir }) as unknown as ChdbCompatibleConnection
   return createClient({ connection })
 }
+
+/**
+ * Inserts JSONEachRow rows, optionally deduplicated by a token (a replayed batch with the same
+ * token is dropped by ClickHouse). The token is passed on every call, empty when unused:
+ * through chdb/connection, settings given to one call stay set on the embedded session for
+ * later calls, so a token left over from a previous insert would silently drop this one.
+ */
+export async function insertRows(
+  client: ClickHouseClient,
+  params: { table: string; rows: readonly object[]; deduplicationToken?: string },
+): Promise<void> {
+  await client.insert({
+    table: params.table,
+    values: params.rows as object[],
+    format: 'JSONEachRow',
+    clickhouse_settings: {
+      insert_deduplication_token: params.deduplicationToken ?? '',
+      date_time_input_format: 'best_effort',
+    },
+  })
+}

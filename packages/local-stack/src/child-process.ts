@@ -30,6 +30,9 @@ export function startProcess(
     cwd: options.cwd,
     env: options.env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Own process group: a Ctrl-C in the terminal reaches only us, and we stop the children
+    // in order (services before Kafka and Redis) instead of all at once.
+    detached: true,
   })
   child.stdout.pipe(log)
   child.stderr.pipe(log)

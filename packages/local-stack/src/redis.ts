@@ -87,6 +87,7 @@ export async function startRedisServer(options: RedisServerOptions): Promise<Red
     proc,
     async () => {
       const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+      client.on('error', () => undefined) // refused until the server listens: the probe just retries
       try {
         await client.connect()
         // LOADING while the AOF is replayed: not ready yet.

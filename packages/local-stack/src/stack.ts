@@ -24,6 +24,8 @@ export interface RunningStack {
   /** Undefined: ClickHouse is embedded (chDB) in whichever process opens it. */
   clickhouseUrl: string | undefined
   sources: { kafka: ServiceSource; redis: ServiceSource; clickhouse: ServiceSource }
+  /** Process IDs of the local processes this stack started. */
+  pids: number[]
   /** Environment variables that point a service or a test at this stack. */
   env: Record<string, string>
   /** Stops what this stack started, last started first. */
@@ -39,6 +41,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   const env = options.env ?? process.env
   const log = options.log ?? (() => undefined)
   const stops: Array<() => Promise<void>> = []
+  const pids: number[] = []
   const useContainers = options.preferContainers === true && (await dockerEngineAvailable())
   if (useContainers) log('Docker engine found: using testcontainers')
 
@@ -61,6 +64,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     } else {
       const broker = await startKafkaBroker({ dataDir: path.join(options.dataDir, 'kafka'), port: options.kafkaPort, log })
       stops.push(broker.stop)
+      pids.push(broker.process.pid)
       kafkaBrokers = broker.brokers
       kafkaSource = 'local-process'
     }
@@ -78,6 +82,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     } else {
       const redis = await startRedisServer({ dataDir: path.join(options.dataDir, 'redis'), port: options.redisPort, log })
       stops.push(redis.stop)
+      pids.push(redis.process.pid)
       redisUrl = redis.url
       redisSource = 'local-process'
     }
@@ -104,6 +109,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       redisUrl,
       clickhouseUrl,
       sources: { kafka: kafkaSource, redis: redisSource, clickhouse: clickhouseSource },
+      pids,
       env: stackEnv,
       stop,
     }
