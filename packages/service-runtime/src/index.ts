@@ -1,0 +1,5 @@
+export { readiness, type Component, type Readiness } from './components.ts'
+export { healthRoutes, type HealthRoutesOptions } from './health-routes.ts'
+export { onShutdownSignals, type ShutdownStep, type Logger } from './shutdown.ts'
+export { loggerOptions } from './logger.ts'
+export { createMetricsRegistry } from './metrics.ts'

@@ -1,0 +1,9 @@
+/** fastify/pino options for JSON logs with the service name and request IDs on every line. */
+export function loggerOptions(service: string, level: string) {
+  return {
+    level,
+    base: { service },
+    // Never log secrets that partners or admins send.
+    redact: ['req.headers.authorization', 'req.headers["x-clickjoin-token"]', 'req.headers.cookie'],
+  }
+}
