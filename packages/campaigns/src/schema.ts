@@ -66,7 +66,7 @@ export type Campaign = Static<typeof Campaign>
 /** The body of `PUT /admin/partners/:id`. */
 export const PartnerInput = Type.Object(
   {
-    secret: Type.String({ minLength: 16, maxLength: 256 }),
+    secret: Type.String({ minLength: 8, maxLength: 256 }),
     ip_allowlist: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 256 })),
   },
   { additionalProperties: false },

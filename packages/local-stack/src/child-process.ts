@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
+import { createInterface } from 'node:readline'
 
 export interface ManagedProcess {
   readonly name: string
@@ -23,7 +24,13 @@ export function startProcess(
   name: string,
   command: string,
   args: string[],
-  options: { logFile: string; cwd?: string; env?: NodeJS.ProcessEnv },
+  options: {
+    logFile: string
+    cwd?: string
+    env?: NodeJS.ProcessEnv
+    /** Also copy each output line to our stdout, prefixed (`[ingest] ...`). */
+    echoPrefix?: string
+  },
 ): ManagedProcess {
   const log = createWriteStream(options.logFile, { flags: 'a' })
   const child = spawn(command, args, {
@@ -36,6 +43,12 @@ export function startProcess(
   })
   child.stdout.pipe(log)
   child.stderr.pipe(log)
+  if (options.echoPrefix !== undefined) {
+    const prefix = options.echoPrefix
+    for (const stream of [child.stdout, child.stderr]) {
+      createInterface({ input: stream }).on('line', (line) => process.stdout.write(`${prefix}${line}\n`))
+    }
+  }
   live.add(child)
   let running = true
   const exited = new Promise<string>((resolve) => {
