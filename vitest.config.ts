@@ -16,7 +16,7 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['packages/*/{src,test}/**/*.int.test.ts', 'services/*/{src,test}/**/*.int.test.ts'],
+          include: ['packages/*/{src,test}/**/*.int.test.ts', 'services/*/{src,test}/**/*.int.test.ts', 'test/**/*.int.test.ts'],
           globalSetup: ['packages/local-stack/src/vitest-global-setup.ts'],
           // chDB is a native library that owns its data directory per process: forks, not threads.
           pool: 'forks',

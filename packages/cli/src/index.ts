@@ -1,0 +1,1 @@
+export { adminApi, runSql, CliError, type Endpoints } from './admin-client.ts'
