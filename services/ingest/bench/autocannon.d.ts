@@ -1,0 +1,28 @@
+// autocannon ships no types; the part of its API the benchmark uses.
+declare module 'autocannon' {
+  interface Histogram {
+    average: number
+    mean: number
+    p50: number
+    p90: number
+    p99: number
+    max: number
+  }
+  export interface Result {
+    requests: Histogram & { total: number; sent: number }
+    latency: Histogram
+    errors: number
+    timeouts: number
+    non2xx: number
+    statusCodeStats: Record<string, { count: number }>
+    duration: number
+  }
+  export interface Options {
+    url: string
+    connections?: number
+    duration?: number
+    pipelining?: number
+    headers?: Record<string, string>
+  }
+  export default function autocannon(options: Options): Promise<Result>
+}

@@ -1,0 +1,9 @@
+import fastify from 'fastify'
+
+// The reference point for bench/redirect.ts: a fastify app that answers a fixed 302 and does
+// nothing else (no click ID, no Redis, no Kafka).
+const app = fastify({ logger: false })
+app.get('/c/:campaignId', (_request, reply) => reply.code(302).header('location', 'https://shop.example/landing?click_id=fixed').send())
+app.get('/healthz', async () => ({ status: 'ok' }))
+await app.listen({ port: Number(process.env['PORT'] ?? 0), host: '127.0.0.1' })
+process.once('SIGTERM', () => void app.close().then(() => process.exit(0)))

@@ -1,0 +1,104 @@
+import fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import fastifyCookie from '@fastify/cookie'
+import fastifySwagger from '@fastify/swagger'
+import underPressure from '@fastify/under-pressure'
+import { randomUUID } from 'node:crypto'
+import type { Registry } from 'prom-client'
+import type { ConfigStore } from '@clickjoin/campaigns'
+import type { ClickIdKeyring } from '@clickjoin/click-id'
+import { healthRoutes, type Component } from '@clickjoin/service-runtime'
+import type { DuplicateClickDetector } from './domain/duplicate-clicks.ts'
+import type { EventPublisher } from './domain/events.ts'
+import { errorResponses, sendUnavailable } from './plugins/errors.ts'
+import { requestMetrics, type IngestMetrics } from './plugins/metrics.ts'
+import { rawBodyParsers } from './plugins/raw-body.ts'
+import { adminRoutes } from './routes/admin.ts'
+import { clickRoutes } from './routes/clicks.ts'
+import { pixelRoutes } from './routes/pixel.ts'
+import { postbackRoutes } from './routes/postbacks.ts'
+import { ErrorBody } from './schemas/common.ts'
+
+export interface IngestSettings {
+  adminToken: string
+  /** Base of the tracking links the admin API hands out, without a trailing slash. */
+  publicUrl: string
+  retryAfterSeconds: number
+  /** 0: no event-loop-delay load shedding. */
+  maxEventLoopDelayMs: number
+  unknownCampaignUrl: string | undefined
+}
+
+/** Everything the HTTP edge needs, built by the composition root (server.ts or a test). */
+export interface IngestDeps {
+  configStore: ConfigStore
+  events: EventPublisher
+  duplicates: DuplicateClickDetector
+  keyring: ClickIdKeyring
+  metrics: IngestMetrics
+  registry: Registry
+  components: () => readonly Component[]
+  settings: IngestSettings
+}
+
+/** The ingest edge as a fastify plugin: every route, hook and error format. */
+export const ingestApp: FastifyPluginAsync<IngestDeps> = fp(
+  async (app: FastifyInstance, deps: IngestDeps) => {
+    const { settings } = deps
+    app.addSchema(ErrorBody)
+    await app.register(errorResponses, { retryAfterSeconds: settings.retryAfterSeconds })
+    await app.register(requestMetrics, { metrics: deps.metrics })
+    await app.register(rawBodyParsers)
+    await app.register(fastifyCookie)
+    if (settings.maxEventLoopDelayMs > 0) {
+      await app.register(underPressure, {
+        maxEventLoopDelay: settings.maxEventLoopDelayMs,
+        pressureHandler: (_request, reply, type) => {
+          reply.rejectReason = 'overloaded'
+          void sendUnavailable(reply, settings.retryAfterSeconds, `overloaded (${type}); retry later`)
+        },
+      })
+    }
+    await app.register(fastifySwagger, {
+      openapi: {
+        info: { title: 'clickjoin ingest', version: '1.0.0', description: 'Tracking links, S2S clicks, postbacks, pixel, admin API' },
+        components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer' } } },
+      },
+    })
+    app.addHook('onRequest', async (request, reply) => {
+      reply.header('x-request-id', request.id)
+    })
+
+    await app.register(clickRoutes, deps)
+    await app.register(postbackRoutes, deps)
+    await app.register(pixelRoutes, deps)
+    await app.register(adminRoutes, { ...deps, prefix: '/admin' })
+    await app.register(healthRoutes, { components: deps.components, registry: deps.registry })
+    app.get('/docs/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  },
+  { name: 'clickjoin-ingest' },
+)
+
+export interface IngestServerOptions {
+  logger: FastifyServerOptions['logger']
+  bodyLimitBytes: number
+  trustProxy: boolean
+}
+
+/** A fastify instance with the ingest app registered: what server.ts listens with, and tests inject into. */
+export async function buildIngestServer(deps: IngestDeps, options: IngestServerOptions): Promise<FastifyInstance> {
+  const app = fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimitBytes,
+    trustProxy: options.trustProxy,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    // A partner typo in an admin body is an error, not a silently dropped field.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
+    return503OnClosing: true,
+  })
+  await app.register(ingestApp, deps)
+  await app.ready()
+  return app
+}

@@ -1,0 +1,158 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { waitFor } from '@clickjoin/local-stack/testing'
+import { ADMIN_TOKEN, adminHeaders, startTestIngest } from './harness.ts'
+import { loadIngestConfig } from '../src/config.ts'
+import { ConfigError } from '@clickjoin/config'
+
+type Service = Awaited<ReturnType<typeof startTestIngest>>
+let svc: Service
+beforeAll(async () => {
+  svc = await startTestIngest({ PUBLIC_URL: 'https://track.example/' })
+})
+afterAll(async () => {
+  await svc?.stop()
+})
+
+describe('admin API', () => {
+  it('needs the bearer token', async () => {
+    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: ADMIN_TOKEN }]) {
+      const res = await svc.app.inject({ url: '/admin/campaigns', headers })
+      expect(res.statusCode).toBe(401)
+      expect(res.json()).toMatchObject({ error: 'unauthorized' })
+    }
+  })
+
+  it('stores campaigns with their defaults, lists them, and builds the tracking link', async () => {
+    const put = await svc.app.inject({
+      method: 'PUT',
+      url: '/admin/campaigns/spring',
+      headers: adminHeaders,
+      payload: { destination: 'https://shop.example/?c={click_id}', status: 'active', payout: { type: 'cpa', amount: '2.5' } },
+    })
+    expect(put.statusCode).toBe(200)
+    expect(put.json()).toMatchObject({
+      id: 'spring',
+      window_seconds: 2_592_000,
+      currency: 'USD',
+      click_id_param: 'click_id',
+      passthrough: false,
+      pixel_enabled: false,
+      fallback_url: null,
+      payout: { type: 'cpa', amount: '2.5' },
+    })
+    expect((await svc.app.inject({ url: '/admin/campaigns/spring', headers: adminHeaders })).json()).toMatchObject({ id: 'spring' })
+    const list = await svc.app.inject({ url: '/admin/campaigns', headers: adminHeaders })
+    expect(list.json<{ campaigns: Array<{ id: string }> }>().campaigns.map((c) => c.id)).toEqual(['spring'])
+    const link = await svc.app.inject({ url: '/admin/campaigns/spring/link?pub=p%201&sub1=x', headers: adminHeaders })
+    expect(link.json()).toEqual({ url: 'https://track.example/c/spring?pub=p+1&sub1=x' })
+    expect((await svc.app.inject({ url: '/admin/campaigns/none', headers: adminHeaders })).statusCode).toBe(404)
+  })
+
+  it('refuses invalid campaigns with 400 naming the field', async () => {
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ status: 'active' }, /^destination: is required/],
+      [{ destination: 'ftp://x.example/', status: 'active' }, /^destination:/],
+      [{ destination: 'https://x.example/', status: 'running' }, /^status:/],
+      [{ destination: 'https://x.example/', status: 'active', pasthrough: true }, /^pasthrough: is not an allowed field/],
+      [{ destination: 'https://x.example/', status: 'active', window_seconds: 0 }, /^window_seconds:/],
+      [{ destination: 'https://x.example/', status: 'active', currency: 'usd' }, /^currency:/],
+    ]
+    for (const [payload, message] of cases) {
+      const res = await svc.app.inject({ method: 'PUT', url: '/admin/campaigns/bad', headers: adminHeaders, payload })
+      expect(res.statusCode).toBe(400)
+      expect(res.json<{ message: string }>().message).toMatch(message)
+    }
+  })
+
+  it('stores partners and never returns the secret', async () => {
+    const put = await svc.app.inject({
+      method: 'PUT',
+      url: '/admin/partners/net',
+      headers: adminHeaders,
+      payload: { secret: 'a-long-partner-secret', ip_allowlist: ['10.0.0.0/8'] },
+    })
+    expect(put.statusCode).toBe(200)
+    const got = await svc.app.inject({ url: '/admin/partners/net', headers: adminHeaders })
+    expect(got.json()).toMatchObject({ id: 'net', ip_allowlist: ['10.0.0.0/8'] })
+    expect(put.body + got.body).not.toContain('a-long-partner-secret')
+    expect(got.json()).not.toHaveProperty('secret')
+    const bad = await svc.app.inject({
+      method: 'PUT',
+      url: '/admin/partners/net',
+      headers: adminHeaders,
+      payload: { secret: 'a-long-partner-secret', ip_allowlist: ['example.com'] },
+    })
+    expect(bad.json()).toMatchObject({ error: 'invalid_parameter', message: expect.stringMatching(/^ip_allowlist\.0:/) as unknown })
+  })
+})
+
+describe('operations', () => {
+  it('health, readiness with each component, Prometheus metrics, OpenAPI document', async () => {
+    expect((await svc.app.inject({ url: '/healthz' })).json()).toEqual({ status: 'ok' })
+    const ready = await svc.app.inject({ url: '/readyz' })
+    expect(ready.statusCode).toBe(200)
+    expect(Object.keys(ready.json<{ components: object }>().components).sort()).toEqual(
+      ['config-store', 'kafka-producer', 'redis', 'redis-subscriber'].sort(),
+    )
+    await svc.app.inject({ url: '/c/none' })
+    const metrics = (await svc.app.inject({ url: '/metrics' })).body
+    expect(metrics).toContain('ingest_http_requests_total{route="/c/:campaignId",method="GET",status="404"')
+    expect(metrics).toContain('ingest_rejects_total{reason="unknown_campaign"')
+    expect(metrics).toContain('ingest_kafka_batch_messages_bucket')
+    expect(metrics).toContain('ingest_http_request_duration_seconds_bucket')
+    const openapi = (await svc.app.inject({ url: '/docs/openapi.json' })).json<{ openapi: string; paths: Record<string, unknown> }>()
+    expect(openapi.openapi).toMatch(/^3\./)
+    for (const path of ['/c/{campaignId}', '/c', '/clicks', '/postback', '/pixel.gif', '/admin/campaigns/{id}', '/admin/partners/{id}']) {
+      expect(openapi.paths, path).toHaveProperty([path])
+    }
+  })
+
+  it('unknown routes answer a JSON 404', async () => {
+    const res = await svc.app.inject({ url: '/nowhere' })
+    expect(res.statusCode).toBe(404)
+    expect(res.json()).toMatchObject({ error: 'not_found' })
+  })
+
+  it('production refuses to start without ADMIN_TOKEN and CLICK_ID_KEYS, naming them', () => {
+    try {
+      loadIngestConfig({ NODE_ENV: 'production' })
+      expect.unreachable()
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError)
+      expect((err as ConfigError).problems.map((p) => p.variable).sort()).toEqual(['ADMIN_TOKEN', 'CLICK_ID_KEYS'])
+    }
+    const dev = loadIngestConfig({})
+    expect(dev.adminToken).toBe('dev-admin-token')
+    expect(dev.warnings.join('\n')).toMatch(/ADMIN_TOKEN/)
+  })
+})
+
+describe('load shedding', () => {
+  it('answers 503 with Retry-After and a JSON error while the event loop lags past the limit', async () => {
+    const shedding = await startTestIngest({ INGEST_MAX_EVENT_LOOP_DELAY_MS: '20', INGEST_RETRY_AFTER_SECONDS: '7' })
+    try {
+      const blockEventLoop = (ms: number) => {
+        const until = Date.now() + ms
+        while (Date.now() < until) {
+          // busy: what a CPU-starved replica looks like to under-pressure
+        }
+      }
+      const res = await waitFor(
+        async () => {
+          // under-pressure compares the mean delay of each 1 s sample: block across a whole sample
+          blockEventLoop(1_200)
+          await new Promise((resolve) => setTimeout(resolve, 5)) // its sampling timer runs first
+          const res = await shedding.app.inject({ url: '/c/anything' })
+          return { statusCode: res.statusCode, headers: res.headers, body: res.body }
+        },
+        (r) => r.statusCode === 503,
+        20_000,
+        'a 503 from the load shedder',
+      )
+      expect(res.headers['retry-after']).toBe('7')
+      expect(JSON.parse(res.body)).toMatchObject({ error: 'unavailable', message: expect.stringMatching(/overloaded/) as unknown })
+    } finally {
+      await shedding.stop()
+    }
+  })
+})
