@@ -19,6 +19,10 @@ export interface BatchConsumerOptions {
   partitionsConsumedConcurrently?: number
   sessionTimeoutMs?: number
   maxBytesPerPartition?: number
+  /** Upper bound of one fetch over all partitions (kafkajs default 10 MiB). */
+  maxBytes?: number
+  /** Long-poll time of an empty fetch; also how long a stop may wait for it. */
+  maxWaitTimeMs?: number
   /**
    * Processes the whole batch durably, or throws. Offsets are committed only after it
    * resolves, so a crash or an error redelivers the batch: the handler must be idempotent.
@@ -39,6 +43,8 @@ export function createBatchConsumer(kafka: Kafka, options: BatchConsumerOptions)
     groupId: options.groupId,
     sessionTimeout: options.sessionTimeoutMs ?? 30_000,
     maxBytesPerPartition: options.maxBytesPerPartition ?? 4 * 1024 * 1024,
+    ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
+    ...(options.maxWaitTimeMs === undefined ? {} : { maxWaitTimeInMs: options.maxWaitTimeMs }),
     allowAutoTopicCreation: false,
   })
   let state: 'idle' | 'joining' | 'running' | 'crashed' | 'stopped' = 'idle'

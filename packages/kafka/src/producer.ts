@@ -1,4 +1,4 @@
-import type { IHeaders, Kafka, Producer, TopicMessages } from 'kafkajs'
+import { Partitioners, type IHeaders, type Kafka, type Producer, type TopicMessages } from 'kafkajs'
 
 export interface OutgoingMessage {
   key: string
@@ -11,6 +11,8 @@ export interface BatchingProducerOptions {
   lingerMs?: number
   maxBatchMessages?: number
   maxBatchBytes?: number
+  /** Batches awaiting the broker's ack at once. Order across batches is not kept on retries. */
+  maxInFlightBatches?: number
   /** Messages waiting for the broker beyond this are refused at once (backpressure). */
   maxQueuedMessages?: number
   /** A caller whose message is not acknowledged by then gets KafkaUnavailableError. */
@@ -57,8 +59,9 @@ interface Pending {
 
 /**
  * kafkajs has no linger/batch.size of its own, so this collects concurrent sends for a few
- * milliseconds and writes them with one sendBatch. One batch is in flight at a time; what
- * arrives meanwhile forms the next batch, so the batch size grows with broker latency.
+ * milliseconds and writes them with one sendBatch. Up to `maxInFlightBatches` batches are in
+ * flight; what arrives meanwhile forms the next batch, which goes as soon as a slot frees
+ * (it has already waited), so the batch size grows with broker latency.
  *
  * Not idempotent: kafkajs' idempotent producer retries forever and cannot report an outage
  * to the caller. A retried batch may therefore be written twice; every consumer deduplicates
@@ -74,11 +77,17 @@ export function createBatchingProducer(
   const maxBatchBytes = options.maxBatchBytes ?? 4 * 1024 * 1024
   const maxQueued = options.maxQueuedMessages ?? 100_000
   const ackTimeoutMs = options.ackTimeoutMs ?? 15_000
+  const maxInFlight = options.maxInFlightBatches ?? 1
 
-  const producer: Producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false })
+  // The Java client's murmur2 partitioner, named explicitly: keys land where any client puts them.
+  const producer: Producer = kafka.producer({
+    allowAutoTopicCreation: false,
+    idempotent: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  })
   let queue: Pending[] = []
   let queuedBytes = 0
-  let inFlight: Promise<void> | undefined
+  const inFlight = new Set<Promise<void>>()
   let lingerTimer: NodeJS.Timeout | undefined
   let connected = false
   let stopping = false
@@ -103,17 +112,26 @@ export function createBatchingProducer(
     else p.resolve()
   }
 
+  function startBatch(): void {
+    if (lingerTimer) clearTimeout(lingerTimer)
+    lingerTimer = undefined
+    const sending: Promise<void> = sendNextBatch().finally(() => {
+      inFlight.delete(sending)
+      // Whatever queued meanwhile has waited at least as long as a linger: send it now.
+      if (queue.length > 0 && inFlight.size < maxInFlight) startBatch()
+    })
+    inFlight.add(sending)
+  }
+
   function schedule(): void {
-    if (inFlight || queue.length === 0) return
+    if (queue.length === 0 || inFlight.size >= maxInFlight) return
     if (queue.length >= maxBatchMessages || queuedBytes >= maxBatchBytes || stopping) {
-      if (lingerTimer) clearTimeout(lingerTimer)
-      lingerTimer = undefined
-      inFlight = sendNextBatch()
+      startBatch()
       return
     }
     lingerTimer ??= setTimeout(() => {
       lingerTimer = undefined
-      if (!inFlight) inFlight = sendNextBatch()
+      if (queue.length > 0 && inFlight.size < maxInFlight) startBatch()
     }, lingerMs)
   }
 
@@ -166,18 +184,12 @@ export function createBatchingProducer(
       })
       for (const p of batch) settle(p, error)
     }
-    inFlight = undefined
-    schedule()
   }
 
   async function flush(): Promise<void> {
-    while (inFlight || queue.some((p) => !p.settled)) {
-      if (!inFlight) {
-        if (lingerTimer) clearTimeout(lingerTimer)
-        lingerTimer = undefined
-        inFlight = sendNextBatch()
-      }
-      await inFlight
+    while (inFlight.size > 0 || queue.some((p) => !p.settled)) {
+      if (queue.length > 0 && inFlight.size < maxInFlight) startBatch()
+      await Promise.race(inFlight)
     }
   }
 

@@ -44,6 +44,11 @@ export const IngestEnv = z.object({
    * flight the next one fills anyway, so a short linger only adds latency to every click.
    */
   INGEST_KAFKA_LINGER_MS: durationMs(1),
+  /**
+   * Batches awaiting Kafka's ack at once. More than one overlaps broker round trips; clicks
+   * and postbacks need no order across batches (consumers deduplicate by ID).
+   */
+  INGEST_KAFKA_MAX_IN_FLIGHT: positiveInt(3),
   /** Messages waiting for Kafka beyond this are refused at once with 503 (load shedding). */
   INGEST_KAFKA_MAX_QUEUED: positiveInt(50_000),
   /** Retry-After (seconds) on 503 answers. */
@@ -80,6 +85,7 @@ export interface IngestConfig {
   kafkaAckTimeoutMs: number
   kafkaLingerMs: number
   kafkaMaxQueued: number
+  kafkaMaxInFlight: number
   retryAfterSeconds: number
   bodyLimitBytes: number
   maxEventLoopDelayMs: number
@@ -131,6 +137,7 @@ export function loadIngestConfig(env: Readonly<Record<string, string | undefined
     kafkaAckTimeoutMs: e.INGEST_KAFKA_ACK_TIMEOUT_MS,
     kafkaLingerMs: e.INGEST_KAFKA_LINGER_MS,
     kafkaMaxQueued: e.INGEST_KAFKA_MAX_QUEUED,
+    kafkaMaxInFlight: e.INGEST_KAFKA_MAX_IN_FLIGHT,
     retryAfterSeconds: e.INGEST_RETRY_AFTER_SECONDS,
     bodyLimitBytes: e.INGEST_BODY_LIMIT_BYTES,
     maxEventLoopDelayMs: e.INGEST_MAX_EVENT_LOOP_DELAY_MS,

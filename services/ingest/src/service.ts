@@ -54,6 +54,7 @@ export async function createIngestService(
     lingerMs: config.kafkaLingerMs,
     ackTimeoutMs: config.kafkaAckTimeoutMs,
     maxQueuedMessages: config.kafkaMaxQueued,
+    maxInFlightBatches: config.kafkaMaxInFlight,
     onBatch: observeKafkaBatch(metrics),
   })
   const redisOptions = { lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 5_000 }
