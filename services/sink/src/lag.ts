@@ -1,0 +1,33 @@
+import type { Kafka } from '@clickjoin/kafka'
+
+/** Messages after the group's committed offsets, per topic (for the lag metric). */
+export function createLagProbe(kafka: Kafka, groupId: string, topics: readonly string[]) {
+  const admin = kafka.admin()
+  let connected: Promise<void> | undefined
+  return {
+    async consumerLag(): Promise<Map<string, number>> {
+      connected ??= admin.connect().catch((error: unknown) => {
+        connected = undefined
+        throw error
+      })
+      await connected
+      const lag = new Map<string, number>()
+      const committed = await admin.fetchOffsets({ groupId, topics: [...topics] })
+      for (const { topic, partitions } of committed) {
+        const ends = await admin.fetchTopicOffsets(topic)
+        let total = 0
+        for (const end of ends) {
+          const offset = partitions.find((p) => p.partition === end.partition)?.offset ?? '-1'
+          // -1: nothing committed yet, so everything from the low watermark is lag.
+          const from = offset === '-1' ? BigInt(end.low) : BigInt(offset)
+          total += Number(BigInt(end.high) - from)
+        }
+        lag.set(topic, total)
+      }
+      return lag
+    },
+    async close(): Promise<void> {
+      if (connected) await admin.disconnect()
+    },
+  }
+}

@@ -1,0 +1,22 @@
+import type { ClickHouseClient } from '@clickjoin/clickhouse'
+import { eventTables } from './0001-event-tables.ts'
+import { campaignReport } from './0002-campaign-report.ts'
+import { applyMigrations, type Migration, type MigrationLog } from './migration.ts'
+import { applyRetention, type RetentionDays } from './retention.ts'
+
+export { DEDUPLICATION_WINDOW } from './0001-event-tables.ts'
+export type { Migration } from './migration.ts'
+export type { RetentionDays } from './retention.ts'
+
+/** Every schema version, in order. Append; never edit one that has shipped. */
+export const migrations: readonly Migration[] = [eventTables, campaignReport]
+
+/** Brings `database` to the latest schema and the configured retention. */
+export async function migrateSchema(
+  client: ClickHouseClient,
+  options: { database: string; retentionDays: RetentionDays; log: MigrationLog },
+): Promise<number[]> {
+  const ran = await applyMigrations(client, options.database, migrations, options.log)
+  await applyRetention(client, options.database, options.retentionDays)
+  return ran
+}

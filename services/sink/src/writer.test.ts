@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest'
+import { createBatchWriter, deduplicationTokenFor, type BatchWriterOptions, type InsertBlock } from './writer.ts'
+
+const range = (partition: number, first: number, last: number) => ({
+  topic: 'clicks',
+  partition,
+  firstOffset: String(first),
+  lastOffset: String(last),
+})
+
+function writerWith(insert: (block: InsertBlock) => Promise<void>, overrides: Partial<BatchWriterOptions> = {}) {
+  return createBatchWriter({
+    maxRows: 1_000,
+    maxBytes: 1_000_000,
+    maxWaitMs: 1_000,
+    quietMs: 10,
+    retryMaxBackoffMs: 50,
+    insert,
+    ...overrides,
+  })
+}
+
+describe('batch writer', () => {
+  it('joins the partition batches of one fetch round into one insert per table', async () => {
+    const inserts: InsertBlock[] = []
+    const writer = writerWith(async (block) => void inserts.push(block))
+    await Promise.all([
+      writer.write('clicks', range(0, 0, 1), [{ id: 1 }, { id: 2 }], 20),
+      writer.write('clicks', range(1, 10, 10), [{ id: 3 }], 10),
+      writer.write('postbacks', range(0, 5, 5), [{ id: 4 }], 10),
+    ])
+    expect(inserts.map((b) => [b.table, b.rows.length])).toEqual([
+      ['clicks', 3],
+      ['postbacks', 1],
+    ])
+    expect(inserts[0]?.deduplicationToken).toBe(deduplicationTokenFor('clicks', [range(1, 10, 10), range(0, 0, 1)]))
+    expect(inserts[1]?.deduplicationToken).toBe('postbacks:clicks/0/5-5')
+  })
+
+  it('starts a new insert when rows or bytes would pass the limit, never splitting one range', async () => {
+    const inserts: number[] = []
+    const writer = writerWith(async (block) => void inserts.push(block.rows.length), { maxRows: 3, maxBytes: 100 })
+    await Promise.all([
+      writer.write('clicks', range(0, 0, 1), [{}, {}], 10),
+      writer.write('clicks', range(1, 0, 1), [{}, {}], 10), // 4 rows > 3: the first two go alone
+      writer.write('clicks', range(2, 0, 0), [{}], 200), // the bytes would pass too: a block of its own
+    ])
+    expect(inserts).toEqual([2, 2, 1])
+  })
+
+  it('resolves nothing while ClickHouse fails, retries the same block and token, then resolves', async () => {
+    const attempts: string[] = []
+    let down = true
+    const writer = writerWith(async (block) => {
+      attempts.push(block.deduplicationToken)
+      if (down) throw new Error('connection refused')
+    })
+    let stored = false
+    const write = writer.write('clicks', range(0, 7, 9), [{ id: 1 }], 10).then(() => (stored = true))
+    while (attempts.length < 4) await new Promise((resolve) => setTimeout(resolve, 5))
+    expect(stored).toBe(false)
+    expect(writer.health().ok).toBe(false)
+    expect(writer.pendingRows()).toBe(1)
+    down = false
+    await write
+    expect(new Set(attempts)).toEqual(new Set(['clicks:clicks/0/7-9']))
+    expect(writer.health().ok).toBe(true)
+    expect(writer.pendingRows()).toBe(0)
+  })
+
+  it('flushes at once on demand instead of waiting for the timers', async () => {
+    const inserts: number[] = []
+    const writer = writerWith(async (block) => void inserts.push(block.rows.length), { maxWaitMs: 60_000, quietMs: 60_000 })
+    const write = writer.write('clicks', range(0, 0, 0), [{}], 1)
+    await writer.flush()
+    await write
+    expect(inserts).toEqual([1])
+  })
+})

@@ -1,0 +1,166 @@
+import Fastify from 'fastify'
+import { clickHouseTarget, createClickHouse, type ClickHouseClient } from '@clickjoin/clickhouse'
+import {
+  clickV1Contract,
+  encodeEvent,
+  outcomeV1Contract,
+  postbackV1Contract,
+  type ClickV1,
+  type OutcomeV1,
+  type PostbackV1,
+} from '@clickjoin/contracts'
+import { createBatchingProducer, createKafka, type Kafka } from '@clickjoin/kafka'
+import { testStackEnv, uniqueName } from '@clickjoin/local-stack/testing'
+import { sinkConfigFromEnv, type SinkConfig } from '../src/config.ts'
+import { startSink, type RunningSink } from '../src/sink.ts'
+
+const quietLog = { info: () => undefined, warn: () => undefined, error: () => undefined }
+
+/** The environment a sink under test gets: its own topics, group and database. */
+export function testSinkEnv(overrides: Record<string, string> = {}): Record<string, string> {
+  const { kafkaBrokers, clickhouseUrl } = testStackEnv()
+  return {
+    KAFKA_BROKERS: kafkaBrokers.join(','),
+    KAFKA_TOPIC_PREFIX: `${uniqueName('sink')}.`,
+    KAFKA_TOPIC_PARTITIONS: '3',
+    SINK_CONSUMER_GROUP: uniqueName('sink-group'),
+    CLICKHOUSE_DATABASE: uniqueName('cj_sink'),
+    ...(clickhouseUrl ? { CLICKHOUSE_URL: clickhouseUrl } : {}),
+    PORT: '0',
+    CLICKHOUSE_HTTP_PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    ...overrides,
+  }
+}
+
+export interface TestSink {
+  config: SinkConfig
+  sink: RunningSink
+  kafka: Kafka
+  stop(): Promise<void>
+}
+
+/** The sink in this process, wired like server.ts but with test config and a quiet log. */
+export async function startTestSink(env: Record<string, string>): Promise<TestSink> {
+  const config = sinkConfigFromEnv(env)
+  const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'sink-test', log: () => undefined })
+  const target = clickHouseTarget(config.CLICKHOUSE_URL, config.CLICKHOUSE_DATA_DIR)
+  const clickhouse = createClickHouse(target)
+  const sqlSession = target.kind === 'embedded' ? createClickHouse(target) : undefined
+  const healthApp = Fastify({ logger: false })
+  const sink = await startSink({ kafka, clickhouse, sqlSession, healthApp, log: quietLog }, config)
+  return {
+    config,
+    sink,
+    kafka,
+    async stop() {
+      for (const step of sink.shutdownSteps()) await step.run()
+    },
+  }
+}
+
+/** A reader of the same data, on its own session (settings never shared with the sink's). */
+export function readerFor(config: SinkConfig): ClickHouseClient {
+  return createClickHouse(clickHouseTarget(config.CLICKHOUSE_URL, config.CLICKHOUSE_DATA_DIR))
+}
+
+export async function rows<T = Record<string, unknown>>(client: ClickHouseClient, query: string): Promise<T[]> {
+  const rs = await client.query({ query, format: 'JSONEachRow' })
+  return rs.json<T>()
+}
+
+export async function countOf(client: ClickHouseClient, query: string): Promise<number> {
+  const [row] = await rows<{ n: string | number }>(client, query)
+  return Number(row?.n ?? 0)
+}
+
+/** Publishes events with the batching producer, resolving once Kafka acknowledged all. */
+export async function produce(
+  kafka: Kafka,
+  messages: { topic: string; key: string; value: Buffer | string }[],
+): Promise<void> {
+  const producer = createBatchingProducer(kafka, { lingerMs: 5 })
+  await producer.start()
+  try {
+    await Promise.all(messages.map((m) => producer.send(m.topic, { key: m.key, value: m.value })))
+  } finally {
+    await producer.stop()
+  }
+}
+
+export function click(overrides: Partial<ClickV1> & Pick<ClickV1, 'click_id' | 'ts'>): ClickV1 {
+  return {
+    v: 1,
+    campaign_id: 'camp-a',
+    publisher_id: 'pub-1',
+    sub1: '',
+    sub2: '',
+    sub3: '',
+    sub4: '',
+    sub5: '',
+    source: 'search',
+    creative: 'banner',
+    user_key: '',
+    ip: '203.0.113.0',
+    user_agent: 'Mozilla/5.0',
+    referer: '',
+    destination: 'https://shop.example/land',
+    is_bot: false,
+    is_duplicate: false,
+    window_seconds: 2_592_000,
+    max_window_seconds: 2_592_000,
+    ...overrides,
+  }
+}
+
+export function postback(overrides: Partial<PostbackV1> & Pick<PostbackV1, 'postback_id' | 'click_id'>): PostbackV1 {
+  return {
+    v: 1,
+    received_at: Date.UTC(2026, 10, 20, 15, 0, 0),
+    channel: 'postback',
+    partner_id: 'partner-x',
+    event: 'conversion',
+    txn_id: '',
+    revenue: '0',
+    currency: 'USD',
+    status: 'approved',
+    conversion_ts: Date.UTC(2026, 10, 20, 15, 0, 0),
+    ...overrides,
+  }
+}
+
+export function outcome(
+  overrides: Partial<OutcomeV1> & Pick<OutcomeV1, 'conversion_id' | 'version' | 'click_id'>,
+): OutcomeV1 {
+  return {
+    v: 1,
+    postback_id: `pb-${overrides.conversion_id}-${overrides.version}`,
+    partner_id: 'partner-x',
+    event: 'conversion',
+    txn_id: '',
+    status: 'approved',
+    outcome: 'attributed',
+    reason: '',
+    campaign_id: 'camp-a',
+    publisher_id: 'pub-1',
+    sub1: '',
+    sub2: '',
+    sub3: '',
+    sub4: '',
+    sub5: '',
+    click_ts: Date.UTC(2026, 10, 20, 10, 0, 0),
+    conversion_ts: Date.UTC(2026, 10, 20, 16, 0, 0),
+    ctit_ms: 6 * 3_600_000,
+    revenue: '0',
+    payout: '0',
+    currency: 'USD',
+    is_fast: false,
+    updated_at: Date.UTC(2026, 10, 20, 16, 0, 0) + overrides.version * 1000,
+    ...overrides,
+  }
+}
+
+export const encodeClick = (c: ClickV1) => encodeEvent(clickV1Contract, c)
+export const encodePostback = (p: PostbackV1) => encodeEvent(postbackV1Contract, p)
+export const encodeOutcome = (o: OutcomeV1) => encodeEvent(outcomeV1Contract, o)
