@@ -4,4 +4,4 @@ export { startRedisServer, ensureRedisServer, type RedisServer, type RedisServer
 export { startProcess, waitUntilReady, type ManagedProcess } from './child-process.ts'
 export { freePort, isPortOpen } from './ports.ts'
 export { repoRoot, cacheDir, defaultDataDir } from './paths.ts'
-export { startService, availableServices, serviceEntry, type RunningService, type ServiceSpec } from './services.ts'
+export { startService, startPipeline, serviceEntry, type Pipeline, type RunningService, type ServiceSpec } from './services.ts'

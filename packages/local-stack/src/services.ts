@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { startProcess, waitUntilReady, type ManagedProcess } from './child-process.ts'
@@ -20,11 +19,6 @@ export const serviceOrder: ServiceSpec['name'][] = ['sink', 'attributor', 'inges
 
 export function serviceEntry(name: string): string {
   return path.join(repoRoot, 'services', name, 'src', 'server.ts')
-}
-
-/** Services whose entry exists in this checkout. */
-export function availableServices(): ServiceSpec['name'][] {
-  return serviceOrder.filter((name) => existsSync(serviceEntry(name)))
 }
 
 /**
@@ -55,4 +49,48 @@ export async function startService(
     throw err
   }
   return { name: spec.name, port: spec.port, process: proc }
+}
+
+export interface Pipeline {
+  ingestUrl: string
+  /** ClickHouse's HTTP interface: the server's URL, or the sink's embedded endpoint. */
+  sqlUrl: string
+  services: RunningService[]
+  /** The environment the services were started with. */
+  env: NodeJS.ProcessEnv
+  /** Edge first, so nothing new arrives while the rest drains. */
+  stop(): Promise<void>
+}
+
+/**
+ * The three services as separate processes against a running stack, in starting order, each
+ * ready before the next starts. `env` adds to or overrides the stack's endpoints (topic
+ * prefix, key prefix, secrets, ports...).
+ */
+export async function startPipeline(options: {
+  env: NodeJS.ProcessEnv
+  logDir: string
+  ports: Record<ServiceSpec['name'], number> & { clickhouseHttp: number }
+}): Promise<Pipeline> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...options.env, CLICKHOUSE_HTTP_PORT: String(options.ports.clickhouseHttp) }
+  const services: RunningService[] = []
+  const stop = async () => {
+    for (const s of [...services].reverse()) await s.process.stop(60_000)
+    services.length = 0
+  }
+  try {
+    for (const name of serviceOrder) {
+      services.push(await startService({ name, port: options.ports[name] }, { env, logDir: options.logDir }))
+    }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  return {
+    ingestUrl: `http://127.0.0.1:${options.ports.ingest}`,
+    sqlUrl: env['CLICKHOUSE_URL'] || `http://127.0.0.1:${options.ports.clickhouseHttp}`,
+    services,
+    env,
+    stop,
+  }
 }

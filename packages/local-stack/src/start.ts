@@ -4,7 +4,7 @@ import path from 'node:path'
 import { z } from 'zod'
 import { ConfigError, parseEnv, port } from '@clickjoin/config'
 import { defaultDataDir } from './paths.ts'
-import { availableServices, startService, type RunningService, type ServiceSpec } from './services.ts'
+import { startPipeline, type Pipeline } from './services.ts'
 import { startStack, type RunningStack } from './stack.ts'
 
 /**
@@ -86,14 +86,13 @@ async function seedDemo(ingestUrl: string): Promise<void> {
   await put('partners/demo', { secret: 'demo-secret' })
 }
 
-const running: RunningService[] = []
+let pipeline: Pipeline | undefined
 let stack: RunningStack | undefined
 let stopping = false
 
 async function stopAll(): Promise<void> {
-  // Edge first, so nothing new arrives while the rest drains; Kafka and Redis last.
-  for (const service of [...running].reverse()) await service.process.stop(60_000)
-  running.length = 0
+  // The services first (edge first, so nothing new arrives while the rest drains), then Kafka and Redis.
+  await pipeline?.stop()
   await stack?.stop()
   await rm(pidFile, { force: true })
 }
@@ -116,42 +115,37 @@ try {
   const pids = [...stack.pids]
   await writeFile(pidFile, pids.join('\n') + '\n')
 
-  const ports: Record<ServiceSpec['name'], number> = {
-    ingest: config.INGEST_PORT,
-    attributor: config.ATTRIBUTOR_PORT,
-    sink: config.SINK_PORT,
-  }
-  const serviceEnv: NodeJS.ProcessEnv = {
-    ...process.env,
-    ...stack.env,
-    NODE_ENV: process.env['NODE_ENV'] ?? 'development',
-    ADMIN_TOKEN: config.ADMIN_TOKEN,
-    CLICK_ID_KEYS: await clickIdKeys(),
-    CLICKHOUSE_DATA_DIR: path.join(dataDir, 'clickhouse'),
-    CLICKHOUSE_HTTP_PORT: String(config.CLICKHOUSE_HTTP_PORT),
-  }
-  for (const name of availableServices()) {
-    if (stopping) break
-    log(`starting ${name} on port ${ports[name]}`)
-    const service = await startService({ name, port: ports[name] }, { env: serviceEnv, logDir: path.join(dataDir, 'logs') })
-    running.push(service)
-    pids.push(service.process.pid)
-    await writeFile(pidFile, pids.join('\n') + '\n')
-  }
-
-  const ingestUrl = `http://127.0.0.1:${config.INGEST_PORT}`
-  const sqlUrl = stack.clickhouseUrl ?? `http://127.0.0.1:${config.CLICKHOUSE_HTTP_PORT}`
-  if (running.some((s) => s.name === 'ingest')) await seedDemo(ingestUrl)
+  log('starting sink, attributor and ingest')
+  pipeline = await startPipeline({
+    env: {
+      ...stack.env,
+      NODE_ENV: process.env['NODE_ENV'] ?? 'development',
+      ADMIN_TOKEN: config.ADMIN_TOKEN,
+      CLICK_ID_KEYS: await clickIdKeys(),
+      CLICKHOUSE_DATA_DIR: path.join(dataDir, 'clickhouse'),
+    },
+    logDir: path.join(dataDir, 'logs'),
+    ports: {
+      ingest: config.INGEST_PORT,
+      attributor: config.ATTRIBUTOR_PORT,
+      sink: config.SINK_PORT,
+      clickhouseHttp: config.CLICKHOUSE_HTTP_PORT,
+    },
+  })
+  await writeFile(pidFile, [...pids, ...pipeline.services.map((s) => s.process.pid)].join('\n') + '\n')
+  const ingestUrl = pipeline.ingestUrl
+  const sqlUrl = pipeline.sqlUrl
+  await seedDemo(ingestUrl)
 
   log('')
   log(`Kafka       ${stack.kafkaBrokers.join(',')} (${stack.sources.kafka})`)
   log(`Redis       ${stack.redisUrl} (${stack.sources.redis})`)
   log(`ClickHouse  ${stack.clickhouseUrl ?? `embedded, data in ${path.join(dataDir, 'clickhouse')}`}`)
-  for (const s of running) log(`${s.name.padEnd(11)} http://127.0.0.1:${s.port}  (/healthz /readyz /metrics)`)
-  if (running.some((s) => s.name === 'ingest')) {
-    log('')
-    log('Demo campaign `demo` and partner `demo` (secret demo-secret) are set up. Try:')
-    console.log(`
+  for (const s of pipeline.services) log(`${s.name.padEnd(11)} http://127.0.0.1:${s.port}  (/healthz /readyz /metrics)`)
+  log(`SQL         ${sqlUrl}/?query=...`)
+  log('')
+  log('Demo campaign `demo` and partner `demo` (secret demo-secret) are set up. Try:')
+  console.log(`
   # a click: 302 to the landing page with the click ID
   curl -i '${ingestUrl}/c/demo?pub=pub1&sub1=abc'
 
@@ -162,7 +156,6 @@ try {
   # the result in ClickHouse
   curl -s '${sqlUrl}/?query=SELECT+*+FROM+clickjoin.conversions+FINAL+FORMAT+PrettyCompact'
 `)
-  }
   log('running; press Ctrl-C to stop')
 } catch (err) {
   console.error(`[clickjoin]   start failed: ${err instanceof Error ? err.message : String(err)}`)
