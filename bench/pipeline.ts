@@ -1,0 +1,225 @@
+/**
+ * End-to-end latency at a steady load: CLICKS_PER_S clicks plus POSTBACKS_PER_S postbacks
+ * for DURATION_S seconds through the public HTTP interface of a pipeline started as under
+ * `npm start` (three processes, local Kafka and Redis, embedded ClickHouse). For each postback:
+ * the time from its `200` to its row in `conversions` (the row's `inserted_at`, stamped by
+ * ClickHouse at insert, on the same machine's clock). At the end: the consumer lag.
+ *
+ *   node --import tsx bench/pipeline.ts       (BENCH_CLICKS_PER_S 2000, BENCH_POSTBACKS_PER_S 200,
+ *                                              BENCH_DURATION_S 60)
+ *
+ * Prints a table and writes bench-results/pipeline.json.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { Kafka, logLevel } from 'kafkajs'
+import { Pool } from 'undici'
+import { freePort, repoRoot, startPipeline, startStack } from '@clickjoin/local-stack'
+
+const clicksPerSecond = Number(process.env['BENCH_CLICKS_PER_S'] ?? 2_000)
+const postbacksPerSecond = Number(process.env['BENCH_POSTBACKS_PER_S'] ?? 200)
+const durationS = Number(process.env['BENCH_DURATION_S'] ?? 60)
+const tickMs = 10
+const adminToken = 'bench-admin-token'
+const db = 'bench'
+const prefix = `bench_${Date.now().toString(36)}.`
+const groups = { attributor: `${prefix}attributor`, sink: `${prefix}sink` }
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+}
+
+async function sql<T>(url: string, query: string): Promise<T[]> {
+  const res = await fetch(`${url}/?default_format=JSONEachRow`, { method: 'POST', body: query })
+  const text = await res.text()
+  if (!res.ok) throw new Error(`SQL ${res.status}: ${text}`)
+  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as T)
+}
+
+/** Messages each group still has to read, summed over its topics' partitions. */
+async function consumerLag(brokers: string[], group: string, topics: string[]): Promise<number> {
+  const admin = new Kafka({ brokers, clientId: 'bench-lag', logLevel: logLevel.NOTHING }).admin()
+  await admin.connect()
+  try {
+    let lag = 0
+    const committed = await admin.fetchOffsets({ groupId: group, topics })
+    for (const topic of topics) {
+      const ends = await admin.fetchTopicOffsets(topic)
+      const mine = committed.find((c) => c.topic === topic)?.partitions ?? []
+      for (const end of ends) {
+        const at = Number(mine.find((p) => p.partition === end.partition)?.offset ?? -1)
+        lag += Number(end.high) - Math.max(at, 0)
+      }
+    }
+    return lag
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+const dataDir = await mkdtemp(path.join(tmpdir(), 'clickjoin-bench-e2e-'))
+const stack = await startStack({ dataDir, kafkaPort: 0, redisPort: 0, log: (l) => console.log(`[stack] ${l}`) })
+let pipeline: Awaited<ReturnType<typeof startPipeline>> | undefined
+try {
+  pipeline = await startPipeline({
+    env: {
+      ...stack.env,
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'warn',
+      KAFKA_TOPIC_PREFIX: prefix,
+      ATTRIBUTOR_GROUP_ID: groups.attributor,
+      SINK_CONSUMER_GROUP: groups.sink,
+      REDIS_KEY_PREFIX: `${prefix}:`,
+      ADMIN_TOKEN: adminToken,
+      CLICK_ID_KEYS: '1:bench-click-id-key-0123456789abcdef0123456789',
+      CLICKHOUSE_DATABASE: db,
+      CLICKHOUSE_DATA_DIR: path.join(dataDir, 'clickhouse'),
+    },
+    logDir: path.join(dataDir, 'logs'),
+    ports: { ingest: await freePort(), attributor: await freePort(), sink: await freePort(), clickhouseHttp: await freePort() },
+  })
+  const { ingestUrl, sqlUrl } = pipeline
+  const headers = { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }
+  for (const [what, body] of [
+    ['campaigns/bench', { destination: 'https://shop.example/landing?cid={click_id}', status: 'active', payout: { type: 'cpa', amount: '1' } }],
+    ['partners/bench', { secret: 'bench-partner-secret' }],
+  ] as const) {
+    const res = await fetch(`${ingestUrl}/admin/${what}`, { method: 'PUT', headers, body: JSON.stringify(body) })
+    if (!res.ok) throw new Error(`setup ${what}: ${res.status} ${await res.text()}`)
+  }
+
+  // A bounded keep-alive pool: the load generator must stay far lighter than what it measures.
+  const pool = new Pool(ingestUrl, { connections: 128, pipelining: 1 })
+  const recentClicks: string[] = []
+  const ackedAt = new Map<string, number>() // txn_id → epoch ms of the 200
+  const answerMs: number[] = [] // scheduled send → answer, every request
+  const counts = { clicks: 0, clickErrors: 0, postbacks: 0, postbackErrors: 0 }
+  let awaiting = 0
+  const inFlight = new Set<Promise<void>>()
+  const track = (p: Promise<void>) => {
+    const sentAt = performance.now()
+    awaiting++
+    inFlight.add(p)
+    void p.finally(() => {
+      answerMs.push(performance.now() - sentAt)
+      awaiting--
+      inFlight.delete(p)
+    })
+  }
+  const sendClick = (n: number) =>
+    track(
+      pool
+        .request({ method: 'GET', path: `/c/bench?pub=p${n % 10}&sub1=s${n}`, headers: { 'user-agent': `Mozilla/5.0 bench-${n % 50}` } })
+        .then(
+          async (res) => {
+            await res.body.dump()
+            const location = res.headers['location']
+            if (res.statusCode !== 302 || typeof location !== 'string') return void counts.clickErrors++
+            counts.clicks++
+            recentClicks.push(location.slice(location.indexOf('cid=') + 4, location.indexOf('cid=') + 36))
+            if (recentClicks.length > 5_000) recentClicks.splice(0, 1_000)
+          },
+          () => void counts.clickErrors++,
+        ),
+    )
+  const sendPostback = (n: number) => {
+    const clickId = recentClicks[recentClicks.length - 1 - (n % Math.max(1, Math.min(recentClicks.length, 1_000)))]
+    if (!clickId) return
+    const txn = `t${n}`
+    track(
+      pool
+        .request({ method: 'GET', path: `/postback?click_id=${clickId}&partner=bench&token=bench-partner-secret&txn_id=${txn}&revenue=2.5` })
+        .then(
+          async (res) => {
+            const answeredAt = Date.now()
+            await res.body.dump()
+            if (res.statusCode !== 200) return void counts.postbackErrors++
+            counts.postbacks++
+            ackedAt.set(txn, answeredAt)
+          },
+          () => void counts.postbackErrors++,
+        ),
+    )
+  }
+
+  console.log(`load: ${clicksPerSecond} clicks/s + ${postbacksPerSecond} postbacks/s for ${durationS} s`)
+  const started = performance.now()
+  let clicksSent = 0
+  let postbacksSent = 0
+  let nextReport = 5_000
+  while (performance.now() - started < durationS * 1_000) {
+    const elapsed = performance.now() - started
+    // Open loop: send what the schedule says by now, whatever the answers are doing.
+    while (clicksSent < (elapsed / 1_000) * clicksPerSecond) sendClick(clicksSent++)
+    while (postbacksSent < (elapsed / 1_000) * postbacksPerSecond) sendPostback(postbacksSent++)
+    if (elapsed >= nextReport) {
+      nextReport += 5_000
+      console.log(
+        `  ${(elapsed / 1_000).toFixed(0).padStart(3)} s  clicks ${counts.clicks} (errors ${counts.clickErrors})  ` +
+          `postbacks ${counts.postbacks} (errors ${counts.postbackErrors})  awaiting answers ${awaiting}`,
+      )
+    }
+    await new Promise((r) => setTimeout(r, tickMs))
+  }
+  const sendSeconds = (performance.now() - started) / 1_000
+  await Promise.all(inFlight)
+  await pool.close()
+
+  // Every acknowledged postback must reach `conversions`; its latency is inserted_at − 200.
+  const latencies: number[] = []
+  const deadline = Date.now() + 60_000
+  let rows: { txn_id: string; inserted_ms: string }[] = []
+  while (Date.now() < deadline) {
+    rows = await sql(sqlUrl, `SELECT txn_id, toUnixTimestamp64Milli(min(inserted_at)) AS inserted_ms FROM ${db}.conversions WHERE partner_id = 'bench' GROUP BY txn_id`)
+    if (rows.length >= ackedAt.size) break
+    await new Promise((r) => setTimeout(r, 500))
+  }
+  for (const row of rows) {
+    const acked = ackedAt.get(row.txn_id)
+    if (acked !== undefined) latencies.push(Number(row.inserted_ms) - acked)
+  }
+  latencies.sort((a, b) => a - b)
+  answerMs.sort((a, b) => a - b)
+  const topics = (names: string[]) => names.map((n) => `${prefix}${n}`)
+  const lag = {
+    attributor: await consumerLag(stack.kafkaBrokers, groups.attributor, topics(['clicks', 'conversions'])),
+    sink: await consumerLag(stack.kafkaBrokers, groups.sink, topics(['clicks', 'conversions', 'outcomes'])),
+  }
+  const result = {
+    machine: `${(await import('node:os')).cpus().length} cores`,
+    target: { clicksPerSecond, postbacksPerSecond, durationS },
+    achieved: {
+      clicksPerSecond: Math.round(counts.clicks / sendSeconds),
+      postbacksPerSecond: Math.round(counts.postbacks / sendSeconds),
+      clickErrors: counts.clickErrors,
+      postbackErrors: counts.postbackErrors,
+    },
+    postbackToConversionMs: {
+      found: latencies.length,
+      acknowledged: ackedAt.size,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      max: latencies.at(-1) ?? NaN,
+    },
+    httpAnswerMs: { p50: Math.round(percentile(answerMs, 50)), p99: Math.round(percentile(answerMs, 99)) },
+    consumerLagAtEnd: lag,
+  }
+  console.log('')
+  console.log('| measure | value |')
+  console.log('|---|---|')
+  console.log(`| clicks/s achieved (target ${clicksPerSecond}) | ${result.achieved.clicksPerSecond} (errors ${counts.clickErrors}) |`)
+  console.log(`| postbacks/s achieved (target ${postbacksPerSecond}) | ${result.achieved.postbacksPerSecond} (errors ${counts.postbackErrors}) |`)
+  console.log(`| HTTP answer (from its scheduled send), p50 / p99 | ${result.httpAnswerMs.p50} / ${result.httpAnswerMs.p99} ms |`)
+  console.log(`| postbacks found in conversions | ${latencies.length} of ${ackedAt.size} |`)
+  console.log(`| postback 200 → row in conversions, p50 | ${result.postbackToConversionMs.p50} ms |`)
+  console.log(`| postback 200 → row in conversions, p99 | ${result.postbackToConversionMs.p99} ms |`)
+  console.log(`| consumer lag at the end (attributor / sink) | ${lag.attributor} / ${lag.sink} messages |`)
+  await mkdir(path.join(repoRoot, 'bench-results'), { recursive: true })
+  await writeFile(path.join(repoRoot, 'bench-results', 'pipeline.json'), JSON.stringify(result, null, 2))
+} finally {
+  await pipeline?.stop()
+  await stack.stop()
+  await rm(dataDir, { recursive: true, force: true })
+}
