@@ -3,8 +3,10 @@ export interface ShutdownStep {
   run(): Promise<void>
 }
 
+/** The part of a pino/fastify logger that services and their parts log through. */
 export interface Logger {
   info(obj: object, msg?: string): void
+  warn(obj: object, msg?: string): void
   error(obj: object, msg?: string): void
 }
 

@@ -8,7 +8,7 @@ import {
   type Kafka,
   type PartitionBatch,
 } from '@clickjoin/kafka'
-import { createMetricsRegistry, healthRoutes, type Component, type ShutdownStep } from '@clickjoin/service-runtime'
+import { createMetricsRegistry, healthRoutes, type Component, type Logger, type ShutdownStep } from '@clickjoin/service-runtime'
 import type { SinkConfig } from './config.ts'
 import { createLagProbe } from './lag.ts'
 import { createSinkMetrics } from './metrics.ts'
@@ -16,12 +16,6 @@ import { migrateSchema } from './migrations/index.ts'
 import { topicTables, UnstorableEventError, type TopicTable } from './rows.ts'
 import { createSqlHttpServer, type SqlHttpServer } from './sql-http.ts'
 import { createBatchWriter, type BatchWriter } from './writer.ts'
-
-export interface SinkLog {
-  info(obj: object, msg?: string): void
-  warn(obj: object, msg?: string): void
-  error(obj: object, msg?: string): void
-}
 
 export interface SinkDeps {
   kafka: Kafka
@@ -31,7 +25,7 @@ export interface SinkDeps {
   sqlSession: ClickHouseClient | undefined
   /** The health/metrics app; the sink adds its routes and listens on PORT. */
   healthApp: FastifyInstance
-  log: SinkLog
+  log: Logger
 }
 
 export type SinkSettings = Pick<
