@@ -1,0 +1,73 @@
+import { z } from 'zod'
+import { parseClickIdKeys } from '@clickjoin/click-id'
+import {
+  brokerList,
+  durationMs,
+  logLevel,
+  nodeEnv,
+  parsedWith,
+  port,
+  positiveInt,
+  url,
+} from '@clickjoin/config'
+
+/**
+ * Development-only click ID key for running the service without configuration (`npm start`
+ * passes a generated CLICK_ID_KEYS to every service). It must equal ingest's built-in key
+ * (services/ingest/src/config.ts) or no click ID would verify here; production refuses to
+ * start without CLICK_ID_KEYS.
+ */
+export const DEVELOPMENT_CLICK_ID_KEYS = '1:clickjoin-development-key-do-not-use-in-production'
+
+export const AttributorEnv = z.object({
+  /** Kafka bootstrap brokers. */
+  KAFKA_BROKERS: brokerList('127.0.0.1:9092'),
+  /** Prefix of every topic name (tests and shared brokers). */
+  KAFKA_TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9._-]*$/, 'must use only A-Z a-z 0-9 . _ -').default(''),
+  /** Partition count of clicks, conversions, outcomes and dead_letter when this service creates them. */
+  KAFKA_TOPIC_PARTITIONS: positiveInt(6),
+  REDIS_URL: url({ protocols: ['redis:', 'rediss:'], default: 'redis://127.0.0.1:6379' }),
+  /** Prefix of every Redis key, shared with the config store. */
+  REDIS_KEY_PREFIX: z.string().min(1).default('cj:'),
+  /** Click ID keys "<keyId>:<secret>,…"; the development key when unset outside production. */
+  CLICK_ID_KEYS: parsedWith(parseClickIdKeys).optional(),
+  /** The key new click IDs are signed with; only used to validate the keyring here. */
+  CLICK_ID_KEY_ID: parsedWith((text) => {
+    if (!/^\d{1,3}$/.test(text.trim())) throw new Error('must be a key ID 0–255')
+    return Number(text.trim())
+  }).optional(),
+  NODE_ENV: nodeEnv(),
+  LOG_LEVEL: logLevel(),
+  /** Health and metrics HTTP port. */
+  PORT: port(8081),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  /** How long a conversion waits for its click before it is rejected as unknown_click. */
+  ATTRIBUTION_GRACE_MS: durationMs(60_000),
+  /** Consumer group: every attributor instance in it shares the partitions. */
+  ATTRIBUTOR_GROUP_ID: z.string().min(1).default('attributor'),
+  /** How often overdue parked conversions are decided. */
+  ATTRIBUTOR_SWEEP_INTERVAL_MS: durationMs(250),
+  /** How long a conversion is remembered for deduplication and status updates (charge-backs). */
+  ATTRIBUTOR_CONVERSION_TTL_MS: durationMs('400d'),
+  /** Kept beyond a click's longest window, for clock skew, the grace period and late postbacks. */
+  ATTRIBUTOR_CLICK_TTL_MARGIN_MS: durationMs('1h'),
+  /**
+   * How long the group waits for a silent member before giving its partitions to others: the
+   * pause a crashed instance causes (the broker allows 6 s at least).
+   */
+  ATTRIBUTOR_SESSION_TIMEOUT_MS: durationMs('30s'),
+  /** Partition batches handled at once by one instance. */
+  ATTRIBUTOR_CONCURRENCY: positiveInt(4),
+})
+export type AttributorEnv = z.output<typeof AttributorEnv>
+
+/** The keys click IDs are verified with: the configured ones, or the development key. */
+export function clickIdKeysFrom(env: AttributorEnv): { keys: Map<number, string>; currentKeyId: number; development: boolean } {
+  if (env.CLICK_ID_KEYS === undefined) {
+    if (env.NODE_ENV === 'production') throw new Error('CLICK_ID_KEYS: is required in production')
+    const keys = parseClickIdKeys(DEVELOPMENT_CLICK_ID_KEYS)
+    return { keys, currentKeyId: Math.max(...keys.keys()), development: true }
+  }
+  const keys = env.CLICK_ID_KEYS
+  return { keys, currentKeyId: env.CLICK_ID_KEY_ID ?? Math.max(...keys.keys()), development: false }
+}

@@ -1,0 +1,101 @@
+import type { Redis } from 'ioredis'
+import type { EventProducer } from '@clickjoin/kafka'
+import type { AttributorMetrics } from './metrics.ts'
+
+type StreamEntry = [id: string, fields: string[]]
+
+/** An outbox entry its writer publishes itself, without reading it back. */
+export interface OutboxEntry {
+  id: string
+  key: string
+  value: string
+}
+
+export interface OutboxPublisher {
+  /**
+   * Publishes entries this process just appended (it has them in hand), then deletes them
+   * from the outbox once Kafka acknowledged them. Saves reading the stream back on the hot
+   * path; anything left behind by a crash is found by drain().
+   */
+  publish(outboxKey: string, entries: OutboxEntry[]): Promise<void>
+  /**
+   * Publishes the outbox's entries to the outcomes topic and deletes each only after Kafka
+   * acknowledged it. `olderThanMs` limits it to entries at least that old: the background
+   * pass leaves fresh entries to the partition handler that wrote them.
+   */
+  drain(outboxKey: string, options?: { olderThanMs?: number }): Promise<number>
+}
+
+const PAGE = 5_000
+
+/**
+ * Upper bound for one produce request of the attributor. kafkajs sends a sendBatch as one
+ * record batch per partition and does not split it; the broker refuses a record batch above
+ * message.max.bytes (1 MB by default), and a refused batch would be retried forever. Outcomes
+ * of one drain can all land on one partition, so the whole request stays under that limit.
+ */
+export const OUTCOME_BATCH_BYTES = 768 * 1024
+
+/**
+ * Decisions reach Kafka through a Redis stream written by the same Lua step that records them,
+ * so a decision can never exist without its outcome eventually being published. Publishing
+ * twice (a crash between the ack and XDEL, two drainers) is harmless: outcomes are idempotent
+ * by (conversion_id, version) and a re-published entry is byte-identical.
+ */
+export function createOutboxPublisher(deps: {
+  redis: Redis
+  producer: EventProducer
+  outcomesTopic: string
+  metrics: AttributorMetrics
+}): OutboxPublisher {
+  const { redis, producer, outcomesTopic, metrics } = deps
+  // One drain per outbox at a time in this process: concurrent drains would only duplicate.
+  const running = new Map<string, Promise<number>>()
+
+  async function drainOnce(outboxKey: string, olderThanMs: number | undefined): Promise<number> {
+    let published = 0
+    for (;;) {
+      const end = olderThanMs === undefined ? '+' : String(Date.now() - olderThanMs)
+      const started = performance.now()
+      const entries = (await redis.xrange(outboxKey, '-', end, 'COUNT', PAGE)) as StreamEntry[]
+      metrics.redisSeconds.observe({ op: 'outbox_read' }, (performance.now() - started) / 1000)
+      if (entries.length === 0) return published
+      await Promise.all(
+        entries.map(([, fields]) => {
+          const message = fieldsOf(fields)
+          return producer.send(outcomesTopic, { key: message.k ?? '', value: message.v ?? '' })
+        }),
+      )
+      metrics.published.inc(entries.length)
+      await redis.xdel(outboxKey, ...entries.map(([id]) => id))
+      published += entries.length
+      if (entries.length < PAGE) return published
+    }
+  }
+
+  return {
+    async publish(outboxKey, entries) {
+      if (entries.length === 0) return
+      await Promise.all(entries.map((e) => producer.send(outcomesTopic, { key: e.key, value: e.value })))
+      metrics.published.inc(entries.length)
+      const started = performance.now()
+      await redis.xdel(outboxKey, ...entries.map((e) => e.id))
+      metrics.redisSeconds.observe({ op: 'outbox_delete' }, (performance.now() - started) / 1000)
+    },
+    drain(outboxKey, options = {}) {
+      const previous = running.get(outboxKey) ?? Promise.resolve(0)
+      const next = previous.catch(() => 0).then(() => drainOnce(outboxKey, options.olderThanMs))
+      running.set(outboxKey, next)
+      void next.finally(() => {
+        if (running.get(outboxKey) === next) running.delete(outboxKey)
+      }).catch(() => undefined)
+      return next
+    },
+  }
+}
+
+function fieldsOf(flat: string[]): Record<string, string> {
+  const record: Record<string, string> = {}
+  for (let i = 0; i + 1 < flat.length; i += 2) record[flat[i]!] = flat[i + 1]!
+  return record
+}

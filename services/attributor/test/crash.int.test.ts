@@ -1,0 +1,97 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { createKafka } from '@clickjoin/kafka'
+import { freePort, type ManagedProcess } from '@clickjoin/local-stack'
+import { waitFor } from '@clickjoin/local-stack/testing'
+import { createEventWriter, createWorld, putCampaigns, spawnAttributor, type TestWorld } from './harness.ts'
+import { buildWorkload, outcomeCount, sendChunk, verifyWorkload, mismatches, WORKLOAD_CAMPAIGN_ID, workloadCampaign } from './workload.ts'
+
+// CI-sized defaults that still meet the issue's minimum; raise them for a soak run.
+const CONVERSIONS = Number(process.env['ATTRIBUTOR_CRASH_CONVERSIONS'] ?? 20_000)
+const KILLS = Number(process.env['ATTRIBUTOR_CRASH_KILLS'] ?? 10)
+// Long enough that a crash pause never turns a late click into unknown_click.
+const GRACE_MS = 30_000
+
+/** Group members, to know when a restarted instance has taken over the partitions. */
+async function groupMembers(world: TestWorld): Promise<{ stable: boolean; members: string[] }> {
+  const admin = createKafka({ brokers: world.brokers, clientId: 'attributor-test-group', log: () => undefined }).admin()
+  await admin.connect()
+  try {
+    const { groups } = await admin.describeGroups([world.groupId])
+    const group = groups[0]
+    return { stable: group?.state === 'Stable', members: (group?.members ?? []).map((m) => m.memberId) }
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+describe('kill -9 of the attributor while conversions flow', () => {
+  const processes: ManagedProcess[] = []
+  let writer: Awaited<ReturnType<typeof createEventWriter>> | undefined
+  afterAll(async () => {
+    await writer?.stop()
+    for (const p of processes) await p.kill()
+  })
+
+  it(`loses and double-counts nothing across ${KILLS} crashes (${CONVERSIONS} conversions)`, { timeout: 300_000 }, async () => {
+    const world = await createWorld('attr_crash')
+    await putCampaigns(world, { [WORKLOAD_CAMPAIGN_ID]: workloadCampaign })
+    const workload = buildWorkload(CONVERSIONS, KILLS + 1)
+    writer = await createEventWriter(world)
+    const spawn = (label: string, port = '0') =>
+      spawnAttributor(world, { label, graceMs: GRACE_MS, env: { ATTRIBUTOR_SESSION_TIMEOUT_MS: '6000', PORT: port } })
+
+    let previousMembers: string[] = []
+    let killedMidWork = 0
+    for (let k = 0; k < KILLS; k++) {
+      const child = await spawn(`attributor-${k}`)
+      processes.push(child)
+      // Wait until this instance owns the partitions (the killed one's session has expired).
+      const { members } = await waitFor(
+        () => groupMembers(world),
+        (g) => g.stable && g.members.length === 1 && !previousMembers.includes(g.members[0]!),
+        60_000,
+        `instance ${k} to join the group`,
+      )
+      previousMembers = members
+      const before = await outcomeCount(world)
+      const sending = sendChunk(writer, workload.chunks[k]!)
+      // A random moment after it has started deciding this chunk.
+      await waitFor(() => outcomeCount(world), (n) => n > before, 30_000, `instance ${k} to publish`)
+      const killAt = Date.now() + Math.random() * 600
+      await waitFor(() => Date.now(), (now) => now >= killAt, 5_000, 'the kill moment')
+      if ((await outcomeCount(world)) < before + workload.chunks[k]!.postbacks.length * 0.8) killedMidWork++
+      await child.kill()
+      await sending
+    }
+
+    const port = await freePort()
+    const final = await spawn('attributor-final', String(port))
+    processes.push(final)
+    await sendChunk(writer, workload.chunks[KILLS]!)
+    const result = await verifyWorkload(world, workload, 120_000)
+
+    const wrong = mismatches(result.actual, workload.expected)
+    expect({ wrong: wrong.length, first: wrong.slice(0, 5) }).toEqual({ wrong: 0, first: [] })
+    console.log(
+      `crash test: ${CONVERSIONS} conversions, ${workload.postbackCount} postbacks, ${KILLS} kills ` +
+        `(${killedMidWork} while the chunk was still being decided), ${result.messages} outcome messages, ` +
+        `${result.repeats.repeats} identical repeats`,
+    )
+
+    // The surviving instance reports itself through its health and metrics endpoints.
+    const base = `http://127.0.0.1:${port}`
+    await waitFor(
+      () => fetch(`${base}/readyz`).then(async (r) => ({ status: r.status, body: await r.text() })).catch(() => ({ status: 0, body: '' })),
+      (r) => r.status === 200,
+      30_000,
+      '/readyz',
+    )
+    expect((await fetch(`${base}/healthz`)).status).toBe(200)
+    const metrics = await (await fetch(`${base}/metrics`)).text()
+    expect(metrics).toMatch(/attributor_decisions_total\{[^}]*outcome="rejected",reason="unknown_click"/)
+    expect(metrics).toMatch(/attributor_redis_seconds_bucket/)
+    expect(metrics).toMatch(/attributor_consumer_lag_messages\{[^}]*topic="[^"]*conversions",partition="0"/)
+    await final.stop()
+    expect(await final.exited).toBe('0') // graceful shutdown on SIGTERM
+  })
+})

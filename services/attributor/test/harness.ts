@@ -1,0 +1,261 @@
+import path from 'node:path'
+import { Redis } from 'ioredis'
+import { campaignFromInput, createConfigStore, longestWindow, type CampaignInput, type ConfigStore } from '@clickjoin/campaigns'
+import { createClickIdKeyring, generateClickId, parseClickIdKeys, type ClickIdKeyring } from '@clickjoin/click-id'
+import {
+  clickV1Contract,
+  decodeEvent,
+  encodeEvent,
+  outcomeV1Contract,
+  postbackV1Contract,
+  topicNames,
+  type ClickV1,
+  type OutcomeV1,
+  type PostbackV1,
+  type TopicNames,
+} from '@clickjoin/contracts'
+import { createBatchingProducer, createKafka, ensureTopics, type EventProducer } from '@clickjoin/kafka'
+import { startProcess, type ManagedProcess } from '@clickjoin/local-stack'
+import { readTopic, tempDir, testStackEnv, uniqueName } from '@clickjoin/local-stack/testing'
+import type { Registry } from 'prom-client'
+import { createMetricsRegistry } from '@clickjoin/service-runtime'
+import { createAttributor, type Attributor, type Log } from '../src/attributor.ts'
+import { createAttributorMetrics } from '../src/metrics.ts'
+import { OUTCOME_BATCH_BYTES } from '../src/outbox.ts'
+
+/** The click ID key the tests sign with, also handed to attributor child processes. */
+export const TEST_CLICK_ID_KEYS = '7:attributor-test-click-id-secret-0123456789abcdef'
+export const testKeyring: ClickIdKeyring = createClickIdKeyring({ keys: parseClickIdKeys(TEST_CLICK_ID_KEYS), currentKeyId: 7 })
+
+export const PARTITIONS = 3
+
+const quietLog: Log = { info: () => undefined, warn: () => undefined, error: (obj, msg) => console.error(msg, obj) }
+
+/** One isolated world: its own topics, Redis keys and consumer group. */
+export interface TestWorld {
+  name: string
+  topics: TopicNames
+  keyPrefix: string
+  groupId: string
+  brokers: string[]
+  redisUrl: string
+}
+
+export async function createWorld(label: string): Promise<TestWorld> {
+  const { kafkaBrokers, redisUrl } = testStackEnv()
+  const name = uniqueName(label)
+  const world = {
+    name,
+    topics: topicNames(`${name}.`),
+    keyPrefix: `${name}:`,
+    groupId: `${name}-attributor`,
+    brokers: kafkaBrokers,
+    redisUrl,
+  }
+  const kafka = createKafka({ brokers: kafkaBrokers, clientId: 'attributor-test-setup' })
+  await ensureTopics(kafka, Object.values(world.topics).map((topic) => ({ topic, numPartitions: PARTITIONS })))
+  return world
+}
+
+/** Writes campaigns the way ingest's admin API does: through the config store. */
+export async function putCampaigns(world: TestWorld, campaigns: Record<string, CampaignInput>, redisUrl = world.redisUrl): Promise<void> {
+  const redis = new Redis(redisUrl)
+  const subscriber = new Redis(redisUrl)
+  try {
+    const store = createConfigStore({ redis, subscriber, keyPrefix: world.keyPrefix })
+    for (const [id, input] of Object.entries(campaigns)) await store.putCampaign(campaignFromInput(id, input))
+  } finally {
+    redis.disconnect()
+    subscriber.disconnect()
+  }
+}
+
+export interface InProcessAttributor {
+  attributor: Attributor
+  configStore: ConfigStore
+  registry: Registry
+  stop(): Promise<void>
+}
+
+/** The attributor composed as server.ts does, with test settings, in this process. */
+export async function startAttributor(
+  world: TestWorld,
+  options: { graceMs?: number; redisUrl?: string } = {},
+): Promise<InProcessAttributor> {
+  const redisUrl = options.redisUrl ?? world.redisUrl
+  const kafka = createKafka({ brokers: world.brokers, clientId: 'attributor-test', log: () => undefined })
+  const producer = createBatchingProducer(kafka, { lingerMs: 2, maxBatchBytes: OUTCOME_BATCH_BYTES })
+  const redis = new Redis(redisUrl)
+  const subscriber = new Redis(redisUrl)
+  for (const c of [redis, subscriber]) c.on('error', () => undefined)
+  const configStore = createConfigStore({ redis, subscriber, keyPrefix: world.keyPrefix })
+  const registry = createMetricsRegistry('attributor')
+  const metrics = createAttributorMetrics(registry)
+  const attributor = createAttributor(
+    { kafka, redis, producer, campaigns: configStore, keyring: testKeyring, metrics, log: quietLog },
+    {
+      topics: world.topics,
+      partitions: PARTITIONS,
+      redisKeyPrefix: world.keyPrefix,
+      groupId: world.groupId,
+      graceMs: options.graceMs ?? 2_000,
+      sweepIntervalMs: 100,
+      conversionTtlSeconds: 3_600,
+      clickTtlMarginSeconds: 3_600,
+      partitionsConsumedConcurrently: 4,
+    },
+  )
+  await producer.start()
+  await configStore.start()
+  await attributor.start()
+  return {
+    attributor,
+    configStore,
+    registry,
+    async stop() {
+      await attributor.stop()
+      await producer.stop()
+      await configStore.stop()
+      redis.disconnect()
+      subscriber.disconnect()
+    },
+  }
+}
+
+/** The attributor as its own process (`node --import tsx src/server.ts`), for kill -9. */
+export async function spawnAttributor(
+  world: TestWorld,
+  options: { graceMs?: number; label: string; redisUrl?: string; env?: Record<string, string> },
+): Promise<ManagedProcess> {
+  const serviceDir = path.resolve(import.meta.dirname, '..')
+  const logDir = process.env['ATTRIBUTOR_TEST_LOG_DIR'] ?? (await tempDir('attributor-child'))
+  return startProcess(options.label, process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: serviceDir,
+    logFile: path.join(logDir, `${options.label}.log`),
+    env: {
+      ...process.env,
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'warn',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      KAFKA_BROKERS: world.brokers.join(','),
+      KAFKA_TOPIC_PREFIX: `${world.name}.`,
+      KAFKA_TOPIC_PARTITIONS: String(PARTITIONS),
+      REDIS_URL: options.redisUrl ?? world.redisUrl,
+      REDIS_KEY_PREFIX: world.keyPrefix,
+      CLICK_ID_KEYS: TEST_CLICK_ID_KEYS,
+      ATTRIBUTION_GRACE_MS: String(options.graceMs ?? 2_000),
+      ATTRIBUTOR_GROUP_ID: world.groupId,
+      ATTRIBUTOR_SWEEP_INTERVAL_MS: '100',
+      ...options.env,
+    },
+  })
+}
+
+/** Produces clicks and postbacks as ingest does: batched, each send resolving on the broker ack. */
+export async function createEventWriter(world: TestWorld) {
+  const kafka = createKafka({ brokers: world.brokers, clientId: 'attributor-test-writer', log: () => undefined })
+  const producer: EventProducer = createBatchingProducer(kafka, { lingerMs: 5, maxBatchBytes: OUTCOME_BATCH_BYTES })
+  await producer.start()
+  return {
+    clicks: (clicks: ClickV1[]) =>
+      Promise.all(clicks.map((c) => producer.send(world.topics.clicks, { key: c.click_id, value: encodeEvent(clickV1Contract, c) }))),
+    postbacks: (postbacks: PostbackV1[]) =>
+      Promise.all(
+        postbacks.map((p) => producer.send(world.topics.conversions, { key: p.click_id, value: encodeEvent(postbackV1Contract, p) })),
+      ),
+    raw: (topic: string, key: string, value: string) => producer.send(topic, { key, value }),
+    stop: () => producer.stop(),
+  }
+}
+
+let sequence = 0
+
+/** A click on `campaignId` at `ts`, with a real click ID minted at that time. */
+export function makeClick(campaignId: string, campaign: CampaignInput, ts: number, changes: Partial<ClickV1> = {}): ClickV1 {
+  const stored = campaignFromInput(campaignId, campaign)
+  return {
+    v: 1,
+    click_id: generateClickId(testKeyring, ts),
+    ts,
+    campaign_id: campaignId,
+    publisher_id: 'pub-1',
+    sub1: '',
+    sub2: '',
+    sub3: '',
+    sub4: '',
+    sub5: '',
+    source: '',
+    creative: '',
+    user_key: '',
+    ip: '203.0.113.0',
+    user_agent: 'Mozilla/5.0',
+    referer: '',
+    destination: stored.destination,
+    is_bot: false,
+    is_duplicate: false,
+    window_seconds: stored.window_seconds,
+    max_window_seconds: longestWindow(stored),
+    ...changes,
+  }
+}
+
+export function makePostback(clickId: string, conversionTs: number, changes: Partial<PostbackV1> = {}): PostbackV1 {
+  sequence++
+  return {
+    v: 1,
+    postback_id: `pb-${process.pid}-${Date.now().toString(36)}-${sequence}`,
+    received_at: Date.now(),
+    channel: 'postback',
+    partner_id: 'acme',
+    click_id: clickId,
+    event: 'conversion',
+    txn_id: '',
+    revenue: '0',
+    currency: '',
+    status: 'approved',
+    conversion_ts: conversionTs,
+    ...changes,
+  }
+}
+
+export interface OutcomeMessage {
+  key: string | undefined
+  raw: string
+  outcome: OutcomeV1
+}
+
+export async function readOutcomes(world: TestWorld): Promise<OutcomeMessage[]> {
+  const messages = await readTopic(world.brokers, world.topics.outcomes)
+  return messages.map((m) => {
+    const decoded = decodeEvent(outcomeV1Contract, m.value)
+    if (!decoded.ok) throw new Error(`outcome message does not match OutcomeV1: ${decoded.reason}`)
+    return { key: m.key, raw: m.value, outcome: decoded.value }
+  })
+}
+
+/** The latest version of each conversion, as the sink's ReplacingMergeTree would keep it. */
+export function latestByConversion(messages: OutcomeMessage[]): Map<string, OutcomeV1> {
+  const latest = new Map<string, OutcomeV1>()
+  for (const { outcome } of messages) {
+    const seen = latest.get(outcome.conversion_id)
+    if (!seen || seen.version < outcome.version) latest.set(outcome.conversion_id, outcome)
+  }
+  return latest
+}
+
+/** Every repeated (conversion_id, version) message must be byte-identical to the first. */
+export function assertRepeatsIdentical(messages: OutcomeMessage[]): { distinct: number; repeats: number } {
+  const first = new Map<string, string>()
+  let repeats = 0
+  for (const m of messages) {
+    const id = `${m.outcome.conversion_id}#${m.outcome.version}`
+    const seen = first.get(id)
+    if (seen === undefined) first.set(id, m.raw)
+    else {
+      repeats++
+      if (seen !== m.raw) throw new Error(`outcome ${id} was published with different content:\n${seen}\n${m.raw}`)
+    }
+  }
+  return { distinct: first.size, repeats }
+}

@@ -1,0 +1,84 @@
+import path from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { startRedisServer, type RedisServer } from '@clickjoin/local-stack'
+import { tempDir, waitFor } from '@clickjoin/local-stack/testing'
+import { createEventWriter, createWorld, putCampaigns, startAttributor, type InProcessAttributor } from './harness.ts'
+import {
+  buildWorkload,
+  mismatches,
+  outcomeCount,
+  sendChunk,
+  verifyWorkload,
+  WORKLOAD_CAMPAIGN_ID,
+  workloadCampaign,
+} from './workload.ts'
+
+const CONVERSIONS = Number(process.env['ATTRIBUTOR_REBALANCE_CONVERSIONS'] ?? 4_000)
+const GRACE_MS = 10_000
+
+describe('the same outcomes whatever happens to the group and to Redis', () => {
+  const running: InProcessAttributor[] = []
+  const writers: Awaited<ReturnType<typeof createEventWriter>>[] = []
+  let redisServer: RedisServer | undefined
+  afterAll(async () => {
+    for (const w of writers) await w.stop()
+    for (const a of running) await a.stop().catch(() => undefined)
+    await redisServer?.stop()
+  })
+
+  it('a second attributor joins and leaves mid-stream', async () => {
+    const world = await createWorld('attr_rebalance')
+    await putCampaigns(world, { [WORKLOAD_CAMPAIGN_ID]: workloadCampaign })
+    const workload = buildWorkload(CONVERSIONS, 6)
+    const writer = await createEventWriter(world)
+    writers.push(writer)
+
+    const first = await startAttributor(world, { graceMs: GRACE_MS })
+    running.push(first)
+    await sendChunk(writer, workload.chunks[0]!)
+    await sendChunk(writer, workload.chunks[1]!)
+
+    const second = await startAttributor(world, { graceMs: GRACE_MS })
+    running.push(second)
+    const before = await outcomeCount(world)
+    await sendChunk(writer, workload.chunks[2]!)
+    await sendChunk(writer, workload.chunks[3]!)
+    await waitFor(() => outcomeCount(world), (n) => n > before, 30_000, 'progress with two members')
+
+    await second.stop() // leaves mid-stream: its partitions go back to the first
+    await sendChunk(writer, workload.chunks[4]!)
+    await sendChunk(writer, workload.chunks[5]!)
+
+    const result = await verifyWorkload(world, workload, 90_000)
+    const wrong = mismatches(result.actual, workload.expected)
+    expect({ wrong: wrong.length, first: wrong.slice(0, 5) }).toEqual({ wrong: 0, first: [] })
+  })
+
+  it('Redis is killed and restarted from its append-only file mid-stream', async () => {
+    const dataDir = path.join(await tempDir('attributor-redis'), 'redis')
+    redisServer = await startRedisServer({ dataDir, port: 0 })
+    const redisUrl = redisServer.url
+    const world = await createWorld('attr_aof')
+    await putCampaigns(world, { [WORKLOAD_CAMPAIGN_ID]: workloadCampaign }, redisUrl)
+    const workload = buildWorkload(CONVERSIONS, 4)
+    const writer = await createEventWriter(world)
+    writers.push(writer)
+
+    const attributor = await startAttributor(world, { graceMs: GRACE_MS, redisUrl })
+    running.push(attributor)
+    await sendChunk(writer, workload.chunks[0]!)
+    const sending = sendChunk(writer, workload.chunks[1]!)
+    const before = await outcomeCount(world)
+    await waitFor(() => outcomeCount(world), (n) => n > before, 30_000, 'progress before the Redis crash')
+
+    await redisServer.process.kill() // kill -9: only what the AOF holds survives
+    redisServer = await startRedisServer({ dataDir, port: redisServer.port })
+    await sending
+    await sendChunk(writer, workload.chunks[2]!)
+    await sendChunk(writer, workload.chunks[3]!)
+
+    const result = await verifyWorkload(world, workload, 120_000)
+    const wrong = mismatches(result.actual, workload.expected)
+    expect({ wrong: wrong.length, first: wrong.slice(0, 5) }).toEqual({ wrong: 0, first: [] })
+  })
+})
