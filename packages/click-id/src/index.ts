@@ -8,6 +8,7 @@ export {
 export {
   ClickIdKeyError,
   createClickIdKeyring,
+  DEVELOPMENT_CLICK_ID_KEYS,
   MAX_CLICK_ID_KEY_ID,
   MIN_CLICK_ID_SECRET_BYTES,
   parseClickIdKeys,

@@ -97,3 +97,9 @@ function assertSecret(keyId: number, secret: string): void {
     )
   }
 }
+
+/**
+ * The key every service uses when CLICK_ID_KEYS is not set outside production, so a click
+ * signed by ingest verifies in the attributor. Public, hence forgeable: development only.
+ */
+export const DEVELOPMENT_CLICK_ID_KEYS = '1:clickjoin-development-key-do-not-use-in-production'

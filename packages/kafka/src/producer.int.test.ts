@@ -29,6 +29,25 @@ describe('batching producer', () => {
   })
 })
 
+describe('batching producer with large messages', () => {
+  it('keeps every request under the broker message limit: 4 MB for one partition all lands', async () => {
+    const { kafkaBrokers } = testStackEnv()
+    const topic = uniqueName('large')
+    const kafka = createKafka({ brokers: kafkaBrokers, clientId: 'test-large' })
+    await ensureTopics(kafka, [{ topic, numPartitions: 2 }])
+    const producer = createBatchingProducer(kafka, { lingerMs: 20, ackTimeoutMs: 20_000 })
+    await producer.start()
+    const payload = 'x'.repeat(100_000)
+    // One key: every message goes to the same partition, whose record batch the broker caps at 1 MB.
+    await Promise.all(Array.from({ length: 40 }, (_, i) => producer.send(topic, { key: 'same', value: `${i}:${payload}` })))
+    const stats = producer.stats()
+    await producer.stop()
+    expect(stats.messagesAcked).toBe(40)
+    expect(stats.batches).toBeGreaterThanOrEqual(6) // 4 MB in batches of at most 768 KiB
+    expect((await readTopic(kafkaBrokers, topic)).length).toBe(40)
+  })
+})
+
 describe('batching producer when its broker stops', () => {
   let broker: KafkaBroker
   let dataDir: string

@@ -74,7 +74,9 @@ export function createBatchingProducer(
 ): EventProducer {
   const lingerMs = options.lingerMs ?? 2
   const maxBatchMessages = options.maxBatchMessages ?? 5_000
-  const maxBatchBytes = options.maxBatchBytes ?? 4 * 1024 * 1024
+  // Below the broker's default message.max.bytes (1 MB), which bounds what one partition's
+  // share of a request may hold: kafkajs does not split a batch the broker refuses.
+  const maxBatchBytes = options.maxBatchBytes ?? 768 * 1024
   const maxQueued = options.maxQueuedMessages ?? 100_000
   const ackTimeoutMs = options.ackTimeoutMs ?? 15_000
   const maxInFlight = options.maxInFlightBatches ?? 1
@@ -91,7 +93,7 @@ export function createBatchingProducer(
   let lingerTimer: NodeJS.Timeout | undefined
   let connected = false
   let stopping = false
-  let lastError: string | undefined
+  let lastError: { message: string; at: number } | undefined
 
   const counters: ProducerStats = { messagesAcked: 0, messagesFailed: 0, batches: 0, produceRequests: 0 }
   producer.on(producer.events.REQUEST, (e) => {
@@ -168,8 +170,8 @@ export function createBatchingProducer(
         await producer.sendBatch({ topicMessages: [...byTopic.values()], acks: -1 })
         lastError = undefined
       } catch (err) {
-        lastError = err instanceof Error ? err.message : String(err)
-        error = new KafkaUnavailableError(`Kafka did not acknowledge the batch: ${lastError}`, {
+        lastError = { message: err instanceof Error ? err.message : String(err), at: Date.now() }
+        error = new KafkaUnavailableError(`Kafka did not acknowledge the batch: ${lastError.message}`, {
           cause: err,
         })
       }
@@ -224,7 +226,11 @@ export function createBatchingProducer(
     stats: () => ({ ...counters }),
     health() {
       if (!connected) return { ok: false, detail: 'producer not connected' }
-      if (lastError) return { ok: false, detail: `last batch failed: ${lastError}` }
+      // A failure counts until a later batch succeeds, or for 30 s when nothing is sent: an
+      // idle producer must not stay "not ready" forever after one bad moment.
+      if (lastError && Date.now() - lastError.at < 30_000) {
+        return { ok: false, detail: `last batch failed: ${lastError.message}` }
+      }
       return { ok: true, detail: 'connected' }
     },
   }

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { parseClickIdKeys } from '@clickjoin/click-id'
+import { DEVELOPMENT_CLICK_ID_KEYS, parseClickIdKeys } from '@clickjoin/click-id'
 import {
   brokerList,
   durationMs,
@@ -10,14 +10,6 @@ import {
   positiveInt,
   url,
 } from '@clickjoin/config'
-
-/**
- * Development-only click ID key for running the service without configuration (`npm start`
- * passes a generated CLICK_ID_KEYS to every service). It must equal ingest's built-in key
- * (services/ingest/src/config.ts) or no click ID would verify here; production refuses to
- * start without CLICK_ID_KEYS.
- */
-export const DEVELOPMENT_CLICK_ID_KEYS = '1:clickjoin-development-key-do-not-use-in-production'
 
 export const AttributorEnv = z.object({
   /** Kafka bootstrap brokers. */

@@ -29,14 +29,6 @@ export interface OutboxPublisher {
 const PAGE = 5_000
 
 /**
- * Upper bound for one produce request of the attributor. kafkajs sends a sendBatch as one
- * record batch per partition and does not split it; the broker refuses a record batch above
- * message.max.bytes (1 MB by default), and a refused batch would be retried forever. Outcomes
- * of one drain can all land on one partition, so the whole request stays under that limit.
- */
-export const OUTCOME_BATCH_BYTES = 768 * 1024
-
-/**
  * Decisions reach Kafka through a Redis stream written by the same Lua step that records them,
  * so a decision can never exist without its outcome eventually being published. Publishing
  * twice (a crash between the ack and XDEL, two drainers) is harmless: outcomes are idempotent

@@ -15,7 +15,6 @@ import {
 import { createAttributor } from './attributor.ts'
 import { AttributorEnv, clickIdKeysFrom } from './config.ts'
 import { createAttributorMetrics } from './metrics.ts'
-import { OUTCOME_BATCH_BYTES } from './outbox.ts'
 
 // The composition root: configuration once, every dependency built here and passed in.
 let env: AttributorEnv
@@ -46,7 +45,7 @@ const kafka = createKafka({
   clientId: 'attributor',
   log: ({ level, message, ...rest }) => log[level === 'error' ? 'error' : 'warn'](rest, message),
 })
-const producer = createBatchingProducer(kafka, { lingerMs: 2, ackTimeoutMs: 15_000, maxBatchBytes: OUTCOME_BATCH_BYTES })
+const producer = createBatchingProducer(kafka, { lingerMs: 2, ackTimeoutMs: 15_000 })
 const redis = new Redis(env.REDIS_URL)
 const subscriber = new Redis(env.REDIS_URL)
 for (const connection of [redis, subscriber]) {

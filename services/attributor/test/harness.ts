@@ -21,7 +21,6 @@ import type { Registry } from 'prom-client'
 import { createMetricsRegistry } from '@clickjoin/service-runtime'
 import { createAttributor, type Attributor, type Log } from '../src/attributor.ts'
 import { createAttributorMetrics } from '../src/metrics.ts'
-import { OUTCOME_BATCH_BYTES } from '../src/outbox.ts'
 
 /** The click ID key the tests sign with, also handed to attributor child processes. */
 export const TEST_CLICK_ID_KEYS = '7:attributor-test-click-id-secret-0123456789abcdef'
@@ -84,7 +83,7 @@ export async function startAttributor(
 ): Promise<InProcessAttributor> {
   const redisUrl = options.redisUrl ?? world.redisUrl
   const kafka = createKafka({ brokers: world.brokers, clientId: 'attributor-test', log: () => undefined })
-  const producer = createBatchingProducer(kafka, { lingerMs: 2, maxBatchBytes: OUTCOME_BATCH_BYTES })
+  const producer = createBatchingProducer(kafka, { lingerMs: 2 })
   const redis = new Redis(redisUrl)
   const subscriber = new Redis(redisUrl)
   for (const c of [redis, subscriber]) c.on('error', () => undefined)
@@ -155,7 +154,7 @@ export async function spawnAttributor(
 /** Produces clicks and postbacks as ingest does: batched, each send resolving on the broker ack. */
 export async function createEventWriter(world: TestWorld) {
   const kafka = createKafka({ brokers: world.brokers, clientId: 'attributor-test-writer', log: () => undefined })
-  const producer: EventProducer = createBatchingProducer(kafka, { lingerMs: 5, maxBatchBytes: OUTCOME_BATCH_BYTES })
+  const producer: EventProducer = createBatchingProducer(kafka, { lingerMs: 5 })
   await producer.start()
   return {
     clicks: (clicks: ClickV1[]) =>

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { parseClickIdKeys } from '@clickjoin/click-id'
+import { DEVELOPMENT_CLICK_ID_KEYS, parseClickIdKeys } from '@clickjoin/click-id'
 import {
   bool,
   brokerList,
@@ -65,7 +65,6 @@ export const IngestEnv = z.object({
 export type IngestEnv = z.output<typeof IngestEnv>
 
 /** Development-only click ID key: anyone can forge click IDs signed with it. */
-const DEV_CLICK_ID_KEYS = new Map([[1, 'clickjoin-development-key-do-not-use-in-production']])
 const DEV_ADMIN_TOKEN = 'dev-admin-token'
 
 export interface IngestConfig {
@@ -106,7 +105,7 @@ export function loadIngestConfig(env: Readonly<Record<string, string | undefined
   if (!clickIdKeys) {
     if (production) problems.push({ variable: 'CLICK_ID_KEYS', message: 'is required in production' })
     else warnings.push('CLICK_ID_KEYS not set: using the built-in development key (click IDs are forgeable)')
-    clickIdKeys = DEV_CLICK_ID_KEYS
+    clickIdKeys = parseClickIdKeys(DEVELOPMENT_CLICK_ID_KEYS)
   }
   const clickIdKeyId = e.CLICK_ID_KEY_ID ?? Math.max(...clickIdKeys.keys())
   if (!clickIdKeys.has(clickIdKeyId)) {
