@@ -32,8 +32,10 @@ case "$command" in
   test)
     pnpm exec tsc -p tsconfig.json
     pnpm exec eslint --max-warnings 0 .
-    pnpm exec vitest run --project unit "$@"
-    exec pnpm exec vitest run --project integration "$@"
+    mkdir -p .cache/test-results
+    # The default reporter for people, a JSON report for .ci/run's closing count.
+    pnpm exec vitest run --project unit --reporter=default --reporter=json --outputFile.json=.cache/test-results/unit.json "$@"
+    exec pnpm exec vitest run --project integration --reporter=default --reporter=json --outputFile.json=.cache/test-results/integration.json "$@"
     ;;
   install) ;;
   *) log "usage: scripts/run.sh start|test|install"; exit 2 ;;
