@@ -8,14 +8,15 @@
  *   node --import tsx bench/pipeline.ts       (BENCH_CLICKS_PER_S 2000, BENCH_POSTBACKS_PER_S 200,
  *                                              BENCH_DURATION_S 60)
  *
- * Prints a table and writes bench-results/pipeline.json.
+ * Prints a table and writes bench-results/pipeline.json (gathered by `pnpm bench`).
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Kafka, logLevel } from 'kafkajs'
 import { Pool } from 'undici'
-import { freePort, repoRoot, startPipeline, startStack } from '@clickjoin/local-stack'
+import { freePort, startPipeline, startStack } from '@clickjoin/local-stack'
+import { writeBenchResult } from '@clickjoin/local-stack/bench'
 
 const clicksPerSecond = Number(process.env['BENCH_CLICKS_PER_S'] ?? 2_000)
 const postbacksPerSecond = Number(process.env['BENCH_POSTBACKS_PER_S'] ?? 200)
@@ -216,8 +217,21 @@ try {
   console.log(`| postback 200 → row in conversions, p50 | ${result.postbackToConversionMs.p50} ms |`)
   console.log(`| postback 200 → row in conversions, p99 | ${result.postbackToConversionMs.p99} ms |`)
   console.log(`| consumer lag at the end (attributor / sink) | ${lag.attributor} / ${lag.sink} messages |`)
-  await mkdir(path.join(repoRoot, 'bench-results'), { recursive: true })
-  await writeFile(path.join(repoRoot, 'bench-results', 'pipeline.json'), JSON.stringify(result, null, 2))
+  await writeBenchResult('pipeline', [
+    {
+      measure: `postback 200 → row in conversions, p99 (${clicksPerSecond} clicks/s + ${postbacksPerSecond} postbacks/s, ${durationS} s)`,
+      value: result.postbackToConversionMs.p99,
+      unit: 'ms',
+      goal: { atMost: 2_000, of: 'value' },
+      detail: `p50 ${result.postbackToConversionMs.p50} ms; ${latencies.length} of ${ackedAt.size} found; achieved ${result.achieved.clicksPerSecond} clicks/s, ${result.achieved.postbacksPerSecond} postbacks/s; HTTP answers p50 ${result.httpAnswerMs.p50} / p99 ${result.httpAnswerMs.p99} ms`,
+    },
+    {
+      measure: 'consumer lag at the end (attributor + sink)',
+      value: lag.attributor + lag.sink,
+      unit: 'messages',
+      goal: { atMost: 0, of: 'value' },
+    },
+  ])
 } finally {
   await pipeline?.stop()
   await stack.stop()

@@ -31,6 +31,7 @@ import {
 } from '../test/harness.ts'
 import { outcomeCount, workloadCampaign } from '../test/workload.ts'
 import { clickKey } from '../src/redis-state.ts'
+import { writeBenchResult } from '@clickjoin/local-stack/bench'
 
 const N = Number(process.env['BENCH_CONVERSIONS'] ?? 50_000)
 const CHUNK = 5_000
@@ -138,6 +139,23 @@ try {
     `  bytes per click (MEMORY USAGE, key prefix "${world.keyPrefix}" = ${world.keyPrefix.length} chars): ` +
       `average ${average.toFixed(1)} over ${usages.length} keys; no sub IDs ${String(plainBytes)}; with sub1 ${String(withSubBytes)}`,
   )
+  await writeBenchResult('attributor', [
+    {
+      measure: 'attributor conversions decided, Kafka-acked',
+      value: Math.round(attributorRate),
+      unit: 'conversions/s',
+      reference: { label: 'bare kafkajs eachBatch read', value: Math.round(bareRate) },
+      goal: { atLeast: 0.5, of: 'ratio' },
+      detail: `${N} conversions, appendfsync always`,
+    },
+    {
+      measure: 'Redis bytes per click (MEMORY USAGE)',
+      value: Math.round(average * 10) / 10,
+      unit: 'bytes',
+      goal: { atMost: 128, of: 'value' },
+      detail: `average over ${usages.length} keys`,
+    },
+  ])
   console.log(`  per conversion: v: hash ${String(conversionBytes)} bytes (one version), b: record ${String(postbackBytes)} bytes per postback`)
   console.log(`  sample value (${value?.length ?? 0} bytes): ${JSON.stringify(value?.toString('utf8'))}`)
 } finally {

@@ -23,6 +23,8 @@ declare module 'autocannon' {
     duration?: number
     pipelining?: number
     headers?: Record<string, string>
+    method?: string
+    body?: string
   }
   export default function autocannon(options: Options): Promise<Result>
 }

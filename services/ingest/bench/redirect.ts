@@ -8,12 +8,13 @@
  * as their own processes (ingest through its real entry, src/server.ts); autocannon drives them
  * from this one. BENCH_CONNECTIONS (50), BENCH_DURATION_S (10), BENCH_WARMUP_S (3).
  */
-import autocannon, { type Result } from 'autocannon'
+import autocannon, { type Options, type Result } from 'autocannon'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort, startProcess, startStack, type ManagedProcess } from '@clickjoin/local-stack'
+import { writeBenchResult, type BenchFigure } from '@clickjoin/local-stack/bench'
 import { readTopic } from '@clickjoin/local-stack/testing'
 
 const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 50)
@@ -43,10 +44,12 @@ async function cpuSeconds(pid: number): Promise<number> {
   }
 }
 
-async function measure(name: string, url: string, server: ManagedProcess): Promise<Result> {
-  if (warmup > 0) await autocannon({ url, connections, duration: warmup })
+type Request = Pick<Options, 'method' | 'headers' | 'body'>
+
+async function measure(name: string, url: string, server: ManagedProcess, request: Request = {}): Promise<Result> {
+  if (warmup > 0) await autocannon({ url, connections, duration: warmup, ...request })
   const cpuBefore = await cpuSeconds(server.pid)
-  const result = await autocannon({ url, connections, duration })
+  const result = await autocannon({ url, connections, duration, ...request })
   const cores = ((await cpuSeconds(server.pid)) - cpuBefore) / duration
   const codes = Object.entries(result.statusCodeStats).map(([code, s]) => `${code}×${s.count}`).join(' ')
   console.log(
@@ -103,6 +106,34 @@ try {
   const bareResult = await measure('bare fastify fixed 302', `http://127.0.0.1:${barePort}/c/bench?pub=p1`, bare)
   const ingestResult = await measure('ingest GET /c/:id (acked)', `http://127.0.0.1:${ingestPort}/c/bench?pub=p1&sub1=s1`, ingest)
   console.log(`ratio ingest/bare: ${(ingestResult.requests.average / bareResult.requests.average).toFixed(2)}`)
+
+  // Postbacks: JSON bodies with the partner's token, acknowledged by Kafka, vs a fixed 200.
+  const partner = await fetch(`http://127.0.0.1:${ingestPort}/admin/partners/bench`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ secret: 'bench-partner-secret' }),
+  })
+  if (!partner.ok) throw new Error(`partner setup failed: ${partner.status} ${await partner.text()}`)
+  const postback: Request = {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ click_id: 'bench-click', partner: 'bench', token: 'bench-partner-secret', txn_id: 'o-1', revenue: '1.5' }),
+  }
+  const barePostback = await measure('bare fastify fixed 200', `http://127.0.0.1:${barePort}/postback`, bare, postback)
+  const ingestPostback = await measure('ingest POST /postback (acked)', `http://127.0.0.1:${ingestPort}/postback`, ingest, postback)
+  console.log(`ratio ingest/bare: ${(ingestPostback.requests.average / barePostback.requests.average).toFixed(2)}`)
+  const figure = (measure: string, mine: Result, bareOne: Result, label: string): BenchFigure => ({
+    measure,
+    value: Math.round(mine.requests.average),
+    unit: 'req/s',
+    reference: { label, value: Math.round(bareOne.requests.average) },
+    goal: { atLeast: 0.5, of: 'ratio' },
+    detail: `p50 ${mine.latency.p50} ms, p99 ${mine.latency.p99} ms (bare: ${bareOne.latency.p50} / ${bareOne.latency.p99} ms)`,
+  })
+  await writeBenchResult('ingest', [
+    figure('ingest GET /c/:id, Kafka-acked', ingestResult, bareResult, 'bare fastify 302'),
+    figure('ingest POST /postback, Kafka-acked', ingestPostback, barePostback, 'bare fastify 200'),
+  ])
 
   const metrics = await fetch(`http://127.0.0.1:${ingestPort}/metrics`).then((r) => r.text())
   const batchSum = Number(/^ingest_kafka_batch_messages_sum\S* (\S+)/m.exec(metrics)?.[1] ?? NaN)

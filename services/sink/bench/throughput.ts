@@ -16,6 +16,7 @@ import { clickHouseTarget, createClickHouse, insertRows } from '@clickjoin/click
 import { clickV1Contract, encodeEvent, topicNames, type ClickV1 } from '@clickjoin/contracts'
 import { createBatchingProducer, createKafka, ensureTopics } from '@clickjoin/kafka'
 import { startKafkaBroker, type KafkaBroker } from '@clickjoin/local-stack'
+import { writeBenchResult } from '@clickjoin/local-stack/bench'
 import { sinkConfigFromEnv } from '../src/config.ts'
 import { clickRow } from '../src/rows.ts'
 import { startSink } from '../src/sink.ts'
@@ -122,6 +123,17 @@ console.log(
     `direct @clickhouse/client insert, same rows:   ${perSecond(directRows, directMs)} rows/s (${Math.round(directMs)} ms)`,
   ].join('\n'),
 )
+
+await writeBenchResult('sink', [
+  {
+    measure: 'sink rows written from Kafka (first → last row stored)',
+    value: Math.round((rowsWanted / steadyMs) * 1000),
+    unit: 'rows/s',
+    reference: { label: 'direct @clickhouse/client insert, same rows', value: Math.round((directRows / directMs) * 1000) },
+    goal: { atLeast: 0.7, of: 'ratio' },
+    detail: `${rowsWanted} clicks; incl. start and group join: ${perSecond(rowsWanted, sinkDone - started)} rows/s`,
+  },
+])
 
 await reader.close()
 await clickhouse.close()

@@ -1,0 +1,31 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { repoRoot } from './paths.ts'
+
+/** One figure of a benchmark, next to its reference measured in the same run. */
+export interface BenchFigure {
+  measure: string
+  value: number
+  unit: string
+  /** What it is compared with, measured side by side. */
+  reference?: { label: string; value: number }
+  /** `value / reference` should be at least this (or, with `atMost`, at most). */
+  goal?: { atLeast?: number; atMost?: number; of: 'ratio' | 'value' }
+  detail?: string
+}
+
+export const benchResultsDir = path.join(repoRoot, 'bench-results')
+
+/** Each benchmark writes `bench-results/<name>.json`; `pnpm bench` gathers them into one table. */
+export async function writeBenchResult(name: string, figures: BenchFigure[]): Promise<void> {
+  await mkdir(benchResultsDir, { recursive: true })
+  await writeFile(path.join(benchResultsDir, `${name}.json`), JSON.stringify({ name, at: new Date().toISOString(), figures }, null, 2))
+}
+
+export async function readBenchResult(name: string): Promise<{ name: string; at: string; figures: BenchFigure[] } | undefined> {
+  try {
+    return JSON.parse(await readFile(path.join(benchResultsDir, `${name}.json`), 'utf8')) as { name: string; at: string; figures: BenchFigure[] }
+  } catch {
+    return undefined
+  }
+}
