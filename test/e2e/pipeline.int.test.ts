@@ -170,6 +170,46 @@ describe('pipeline end to end', () => {
     ])
   })
 
+  it('rejects a conversion outside the window as expired, and one long before its click as before_click', async () => {
+    // A one-minute window, and S2S clicks registered by the ad network with their own times.
+    await admin('campaigns/e2e-short', { destination: 'https://shop.example.com/?cid={click_id}', status: 'active', window_seconds: 60 })
+    await admin('partners/acme', { secret: 'acme-secret-123' })
+    const now = Math.floor(Date.now() / 1000)
+    const res = await fetch(`${ingest}/clicks?partner=acme&token=acme-secret-123`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([
+        { campaign_id: 'e2e-short', pub: 'net1', ts: now - 3_600, ua: browser(4) }, // an hour ago
+        { campaign_id: 'e2e-short', pub: 'net1', ts: now, ua: browser(5) },
+        { campaign_id: 'no-such-campaign' },
+      ]),
+    })
+    expect(res.status).toBe(200)
+    const items = (await res.json()) as Array<{ click_id?: string; error?: string }>
+    expect(items[2]).toMatchObject({ error: expect.any(String) as string })
+    const [old, fresh] = [items[0]!.click_id!, items[1]!.click_id!]
+
+    await postback({ click_id: old, txn_id: 'late-1', revenue: '9' }) // an hour after a 60 s window opened
+    await postback({ click_id: fresh, txn_id: 'early-1', revenue: '9', ts: String(now - 400) }) // 400 s before the click
+    await postback({ click_id: fresh, txn_id: 'skew-1', revenue: '9', ts: String(now - 200) }) // within the 300 s skew
+
+    type Row = { txn_id: string; outcome: string; reason: string }
+    const rows = await waitFor(
+      () =>
+        query<Row>(
+          `SELECT txn_id, outcome, reason FROM ${db}.conversions FINAL WHERE txn_id IN ('late-1', 'early-1', 'skew-1') ORDER BY txn_id`,
+        ).catch(() => []),
+      (r) => r.length === 3,
+      30_000,
+      'three decided conversions',
+    )
+    expect(rows).toEqual([
+      { txn_id: 'early-1', outcome: 'rejected', reason: 'before_click' },
+      { txn_id: 'late-1', outcome: 'rejected', reason: 'expired' },
+      { txn_id: 'skew-1', outcome: 'attributed', reason: '' },
+    ])
+  })
+
   it('the operators\' CLI lists campaigns and runs SQL with a readable table', async () => {
     const cli = (...args: string[]) =>
       promisify(execFile)(process.execPath, ['--import', 'tsx', 'packages/cli/src/main.ts', ...args], {
