@@ -83,7 +83,9 @@ describe('kill -9 of the attributor while conversions flow', () => {
     await waitFor(
       () => fetch(`${base}/readyz`).then(async (r) => ({ status: r.status, body: await r.text() })).catch(() => ({ status: 0, body: '' })),
       (r) => r.status === 200,
-      30_000,
+      // A produce that failed while its broker connection was being torn down keeps the
+      // producer "not ready" until a later batch succeeds or 30 s pass (packages/kafka).
+      60_000,
       '/readyz',
     )
     expect((await fetch(`${base}/healthz`)).status).toBe(200)
