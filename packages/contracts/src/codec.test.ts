@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { clickV1Contract, type ClickV1 } from './click.ts'
 import { decodeEvent, encodeEvent, InvalidEventError } from './codec.ts'
 import type { EventContract } from './contract.ts'
-import { deadLetterFor, deadLetterPayload, deadLetterV1Contract } from './dead-letter.ts'
+import { deadLetterFor, deadLetterMessage, deadLetterPayload, deadLetterV1Contract } from './dead-letter.ts'
 import { outcomeV1Contract, type OutcomeV1 } from './outcome.ts'
 import { postbackV1Contract, type PostbackV1 } from './postback.ts'
 
@@ -205,6 +205,13 @@ describe('dead letters', () => {
     const decoded = decodeEvent(deadLetterV1Contract, encodeEvent(deadLetterV1Contract, deadLetter))
     expect(decoded).toEqual({ ok: true, value: deadLetter })
     expect(deadLetterPayload(deadLetter).equals(value)).toBe(true)
+  })
+
+  it('go to Kafka under the original key, as the encoded dead letter', () => {
+    const failed = { sourceTopic: 'conversions', partition: 1, offset: '7', key: Buffer.from('click-1'), value: Buffer.from('x'), reason: 'bad' }
+    const message = deadLetterMessage(failed, 1_700_000_000_000)
+    expect(message.key).toBe('click-1')
+    expect(decodeEvent(deadLetterV1Contract, message.value)).toEqual({ ok: true, value: deadLetterFor(failed, 1_700_000_000_000) })
   })
 
   it('keep binary payloads byte for byte as base64, and an absent key or value as empty', () => {

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer'
 import { Type, type Static } from '@sinclair/typebox'
+import { encodeEvent } from './codec.ts'
 import { defineEventContract } from './contract.ts'
 import { boundedText, EpochMs } from './fields.ts'
 
@@ -54,6 +55,15 @@ export function deadLetterFor(failed: FailedMessage, failedAtMs: number = Date.n
     payload_encoding: readable ? 'utf8' : 'base64',
     failed_at: failedAtMs,
   }
+}
+
+/**
+ * The dead-letter topic's message for a failed one: keyed like the original (so it lands on
+ * the same partition number), the value the encoded DeadLetterV1. What every consumer sends.
+ */
+export function deadLetterMessage(failed: FailedMessage, failedAtMs: number = Date.now()): { key: string; value: Buffer } {
+  const deadLetter = deadLetterFor(failed, failedAtMs)
+  return { key: deadLetter.key, value: encodeEvent(deadLetterV1Contract, deadLetter) }
 }
 
 /** The original message value of a dead letter, for replay. */

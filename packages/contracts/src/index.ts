@@ -4,6 +4,7 @@ export { defineEventContract, type EventContract, type EventOf, type EventSchema
 export {
   DeadLetterV1,
   deadLetterFor,
+  deadLetterMessage,
   deadLetterPayload,
   deadLetterV1Contract,
   type FailedMessage,

@@ -3,8 +3,7 @@ import { longestWindow, type ConfigStore } from '@clickjoin/campaigns'
 import { verifyClickId, type ClickIdKeyring } from '@clickjoin/click-id'
 import {
   clickV1Contract,
-  deadLetterFor,
-  deadLetterV1Contract,
+  deadLetterMessage,
   decodeEvent,
   encodeEvent,
   outcomeV1Contract,
@@ -387,19 +386,18 @@ export function createAttributor(deps: AttributorDeps, settings: AttributorSetti
     if (failures.length === 0) return
     await Promise.all(
       failures.map(({ message, reason }) => {
-        const deadLetter = deadLetterFor({
-          sourceTopic: batch.topic,
-          partition: batch.partition,
-          offset: message.offset,
-          key: message.key,
-          value: message.value,
-          reason,
-        })
         log.warn({ topic: batch.topic, partition: batch.partition, offset: message.offset, reason }, 'dead-lettered message')
-        return producer.send(topics.deadLetter, {
-          key: deadLetter.key,
-          value: encodeEvent(deadLetterV1Contract, deadLetter),
-        })
+        return producer.send(
+          topics.deadLetter,
+          deadLetterMessage({
+            sourceTopic: batch.topic,
+            partition: batch.partition,
+            offset: message.offset,
+            key: message.key,
+            value: message.value,
+            reason,
+          }),
+        )
       }),
     )
     metrics.deadLetters.inc({ topic: batch.topic }, failures.length)

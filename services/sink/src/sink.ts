@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { insertRows, type ClickHouseClient } from '@clickjoin/clickhouse'
-import { deadLetterFor, deadLetterV1Contract, decodeEvent, encodeEvent, topicNames } from '@clickjoin/contracts'
+import { deadLetterMessage, decodeEvent, topicNames } from '@clickjoin/contracts'
 import {
   createBatchConsumer,
   createBatchingProducer,
@@ -154,20 +154,19 @@ export async function startSink(deps: SinkDeps, settings: SinkSettings): Promise
       } else {
         reason = decoded.reason
       }
-      const deadLetter = deadLetterFor({
-        sourceTopic: batch.topic,
-        partition: batch.partition,
-        offset: message.offset,
-        key: message.key,
-        value: message.value,
-        reason: `${input.contract.name}: ${reason}`,
-      })
       metrics.deadLetters.inc({ topic: batch.topic })
       deadLetters.push(
-        producer.send(topics.deadLetter, {
-          key: deadLetter.key,
-          value: encodeEvent(deadLetterV1Contract, deadLetter),
-        }),
+        producer.send(
+          topics.deadLetter,
+          deadLetterMessage({
+            sourceTopic: batch.topic,
+            partition: batch.partition,
+            offset: message.offset,
+            key: message.key,
+            value: message.value,
+            reason: `${input.contract.name}: ${reason}`,
+          }),
+        ),
       )
     }
     const first = batch.messages[0]!
