@@ -103,6 +103,18 @@ log4j.logger.kafka.controller=WARN
 `
 
 /**
+ * A KRaft cluster ID: a base64url UUID of 22 characters that never begins with `-`, since
+ * `kafka-storage format -t <id>` would read such an ID as an option (1 random ID in 64 did).
+ * The top bit of the first byte is cleared, so the first character is one of `A`–`f`
+ * (Kafka's own `Uuid.randomUuid()` avoids the same prefix).
+ */
+export function kraftClusterId(bytes: Buffer = randomBytes(16)): string {
+  const id = Buffer.from(bytes)
+  id[0] = id[0]! & 0x7f
+  return id.toString('base64url')
+}
+
+/**
  * Starts Apache Kafka in KRaft combined mode as a child process. The storage is formatted
  * on first use only, so a broker on an existing data dir resumes with its topics and offsets.
  */
@@ -121,9 +133,7 @@ export async function startKafkaBroker(options: KafkaBrokerOptions): Promise<Kaf
   const jvm = [`-Xms128m`, `-Xmx${options.heapMb ?? 768}m`, '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${log4jFile}`]
 
   if (!existsSync(path.join(logDir, 'meta.properties'))) {
-    // A cluster ID is a base64url UUID of 22 characters.
-    const clusterId = randomBytes(16).toString('base64url')
-    await run('java', [...jvm, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', configFile], {
+    await run('java', [...jvm, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', kraftClusterId(), '-c', configFile], {
       maxBuffer: 16 * 1024 * 1024,
     })
   }
