@@ -16,3 +16,17 @@ export {
   type UrlOptions,
 } from './fields.ts'
 export { ConfigError, parseEnv, type ConfigProblem } from './parse-env.ts'
+export {
+  clickIdFields,
+  clickIdSettings,
+  kafkaFields,
+  kafkaSettings,
+  redisFields,
+  redisSettings,
+  serviceFields,
+  throwProblems,
+  topicPrefix,
+  type ClickIdSettings,
+  type KafkaSettings,
+  type RedisSettings,
+} from './shared.ts'

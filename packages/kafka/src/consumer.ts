@@ -10,6 +10,23 @@ export interface PartitionBatch {
   isActive(): boolean
 }
 
+/** Where the consumer reports its crashes and restarts. */
+export interface ConsumerLog {
+  info(obj: object, msg?: string): void
+  warn(obj: object, msg?: string): void
+}
+
+/**
+ * Group membership defaults. A member killed with -9 stops heartbeating; the coordinator
+ * evicts it after `sessionTimeout`, and only then does the rebalance that hands its
+ * partitions to the restarted (or another) member complete. 10 s keeps a restarted service
+ * consuming again within 15 s; the price is that a member whose event loop stalls for 10 s
+ * (a long GC, a blocked handler that does not heartbeat) is evicted and its partitions
+ * move. Heartbeats every 3 s leave two misses before eviction. See docs/kafka.md.
+ */
+export const GROUP_SESSION_TIMEOUT_MS = 10_000
+export const GROUP_HEARTBEAT_INTERVAL_MS = 3_000
+
 export interface BatchConsumerOptions {
   groupId: string
   topics: string[]
@@ -18,11 +35,19 @@ export interface BatchConsumerOptions {
   /** Partitions handled in parallel by this member. */
   partitionsConsumedConcurrently?: number
   sessionTimeoutMs?: number
+  heartbeatIntervalMs?: number
   maxBytesPerPartition?: number
   /** Upper bound of one fetch over all partitions (kafkajs default 10 MiB). */
   maxBytes?: number
   /** Long-poll time of an empty fetch; also how long a stop may wait for it. */
   maxWaitTimeMs?: number
+  /** First pause before a restart after a crash; doubles per consecutive crash up to the max. */
+  restartInitialMs?: number
+  restartMaxMs?: number
+  /** Crashes and restarts are logged here (warn / info); silent when omitted. */
+  log?: ConsumerLog
+  /** Called on each crash, e.g. to count restarts in a metric. */
+  onRestart?: (error: Error, delayMs: number) => void
   /**
    * Processes the whole batch durably, or throws. Offsets are committed only after it
    * resolves, so a crash or an error redelivers the batch: the handler must be idempotent.
@@ -35,65 +60,125 @@ export interface BatchConsumer {
   start(): Promise<void>
   stop(): Promise<void>
   health(): { ok: boolean; detail: string }
+  /** Crashes since start (each followed by a restart unless stopped). */
+  crashes(): number
 }
 
-/** eachBatch with explicit commits of exactly what the handler finished. */
-export function createBatchConsumer(kafka: Kafka, options: BatchConsumerOptions): BatchConsumer {
-  const consumer: Consumer = kafka.consumer({
-    groupId: options.groupId,
-    sessionTimeout: options.sessionTimeoutMs ?? 30_000,
-    maxBytesPerPartition: options.maxBytesPerPartition ?? 4 * 1024 * 1024,
-    ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
-    ...(options.maxWaitTimeMs === undefined ? {} : { maxWaitTimeInMs: options.maxWaitTimeMs }),
-    allowAutoTopicCreation: false,
-  })
-  let state: 'idle' | 'joining' | 'running' | 'crashed' | 'stopped' = 'idle'
-  let detail = 'not started'
+type State = 'idle' | 'joining' | 'running' | 'restarting' | 'stopped'
 
-  consumer.on(consumer.events.GROUP_JOIN, () => {
-    state = 'running'
-    detail = 'member of group'
-  })
-  consumer.on(consumer.events.CRASH, (e) => {
-    state = 'crashed'
-    detail = `crashed: ${e.payload.error.message}${e.payload.restart ? ' (restarting)' : ''}`
-  })
+/**
+ * eachBatch with explicit commits of exactly what the handler finished, which restarts
+ * itself after any crash. kafkajs restarts a consumer only after errors it deems retriable;
+ * others ("Failed to find group coordinator" on a young broker, a broker restarted during a
+ * join) leave it stopped for good while the process looks alive. Here kafkajs never restarts
+ * by itself: every crash discards that kafkajs consumer and a new one joins the group after
+ * a backoff (capped exponential, with jitter), with `/readyz` saying "restarting" meanwhile.
+ * Committed offsets are the only state carried over, so nothing is skipped.
+ */
+export function createBatchConsumer(kafka: Kafka, options: BatchConsumerOptions): BatchConsumer {
+  const initialMs = options.restartInitialMs ?? 500
+  const maxMs = options.restartMaxMs ?? 15_000
+  let state: State = 'idle'
+  let detail = 'not started'
+  let current: Consumer | undefined
+  let restartTimer: NodeJS.Timeout | undefined
+  let consecutiveCrashes = 0
+  let crashCount = 0
+
+  async function launch(): Promise<void> {
+    const consumer: Consumer = kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout: options.sessionTimeoutMs ?? GROUP_SESSION_TIMEOUT_MS,
+      heartbeatInterval: options.heartbeatIntervalMs ?? GROUP_HEARTBEAT_INTERVAL_MS,
+      maxBytesPerPartition: options.maxBytesPerPartition ?? 4 * 1024 * 1024,
+      ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
+      ...(options.maxWaitTimeMs === undefined ? {} : { maxWaitTimeInMs: options.maxWaitTimeMs }),
+      allowAutoTopicCreation: false,
+      // We restart ourselves, after every crash, with a fresh consumer (see above).
+      retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 3_000, restartOnFailure: async () => false },
+    })
+    current = consumer
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      if (consumer !== current) return
+      state = 'running'
+      detail = 'member of group'
+      if (consecutiveCrashes > 0) options.log?.info({ groupId: options.groupId }, 'consumer rejoined its group after a restart')
+      consecutiveCrashes = 0
+    })
+    consumer.on(consumer.events.CRASH, (e) => {
+      if (consumer !== current || state === 'stopped') return
+      scheduleRestart(e.payload.error)
+    })
+    state = 'joining'
+    detail = consecutiveCrashes > 0 ? `rejoining group after ${consecutiveCrashes} crash(es)` : 'joining group'
+    await consumer.connect()
+    await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? true })
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 1,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        if (batch.messages.length === 0) return
+        await options.handleBatch({
+          topic: batch.topic,
+          partition: batch.partition,
+          messages: batch.messages,
+          heartbeat,
+          isActive: () => isRunning() && !isStale(),
+        })
+        const last = batch.lastOffset()
+        resolveOffset(last)
+        await consumer.commitOffsets([
+          { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() },
+        ])
+      },
+    })
+  }
+
+  function scheduleRestart(error: Error): void {
+    if (state === 'stopped' || restartTimer !== undefined) return
+    crashCount++
+    const exp = Math.min(maxMs, initialMs * 2 ** Math.min(consecutiveCrashes, 20))
+    const delayMs = Math.round(exp / 2 + Math.random() * (exp / 2))
+    consecutiveCrashes++
+    state = 'restarting'
+    detail = `restarting in ${delayMs} ms after a crash: ${error.message}`
+    options.log?.warn({ groupId: options.groupId, err: error.message, delayMs, crashes: consecutiveCrashes }, 'consumer crashed; restarting')
+    options.onRestart?.(error, delayMs)
+    const crashed = current
+    current = undefined
+    restartTimer = setTimeout(() => {
+      void (async () => {
+        await crashed?.disconnect().catch(() => undefined)
+        restartTimer = undefined
+        if (state === 'stopped') return
+        try {
+          await launch()
+        } catch (err) {
+          scheduleRestart(err instanceof Error ? err : new Error(String(err)))
+        }
+      })()
+    }, delayMs)
+  }
 
   return {
     id: `kafka-consumer:${options.groupId}`,
     async start() {
-      state = 'joining'
-      detail = 'joining group'
-      await consumer.connect()
-      await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? true })
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 1,
-        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-          if (batch.messages.length === 0) return
-          await options.handleBatch({
-            topic: batch.topic,
-            partition: batch.partition,
-            messages: batch.messages,
-            heartbeat,
-            isActive: () => isRunning() && !isStale(),
-          })
-          const last = batch.lastOffset()
-          resolveOffset(last)
-          await consumer.commitOffsets([
-            { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() },
-          ])
-        },
-      })
+      // A failure here (Kafka unreachable at start) is the caller's: the service does not start.
+      await launch()
     },
     async stop() {
-      await consumer.disconnect()
       state = 'stopped'
       detail = 'stopped'
+      if (restartTimer) clearTimeout(restartTimer)
+      restartTimer = undefined
+      const consumer = current
+      current = undefined
+      await consumer?.disconnect()
     },
     health() {
-      return { ok: state === 'running', detail }
+      return { ok: state === 'running', detail: state === 'stopped' ? 'stopped' : detail }
     },
+    crashes: () => crashCount,
   }
 }

@@ -9,9 +9,28 @@ export {
 } from './producer.ts'
 export {
   createBatchConsumer,
+  GROUP_HEARTBEAT_INTERVAL_MS,
+  GROUP_SESSION_TIMEOUT_MS,
   type BatchConsumer,
   type BatchConsumerOptions,
+  type ConsumerLog,
   type PartitionBatch,
 } from './consumer.ts'
-export { ensureTopics, type TopicSpec } from './topics.ts'
+export {
+  createEventConsumer,
+  type DeadLetterSender,
+  type DecodedMessage,
+  type EventBatch,
+  type EventConsumer,
+  type EventConsumerOptions,
+  type EventInput,
+} from './event-consumer.ts'
+export { createLagProbe, type LagProbe } from './lag.ts'
+export {
+  ensurePipelineTopics,
+  ensureTopics,
+  pipelineTopicSpecs,
+  type PipelineTopicSettings,
+  type TopicSpec,
+} from './topics.ts'
 export type { Kafka, KafkaMessage } from 'kafkajs'

@@ -1,4 +1,5 @@
 import type { Kafka } from 'kafkajs'
+import { topicNames, type TopicNames } from '@clickjoin/contracts'
 
 export interface TopicSpec {
   topic: string
@@ -12,7 +13,12 @@ export interface TopicSpec {
  * partition count that differs from the spec is an error: clicks and conversions must stay
  * co-partitioned, so we refuse to run rather than join on mismatched partitions.
  */
-export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<void> {
+export async function ensureTopics(
+  kafka: Kafka,
+  specs: TopicSpec[],
+  options: { replicationFactor?: number } = {},
+): Promise<void> {
+  const replicationFactor = options.replicationFactor ?? -1
   const admin = kafka.admin()
   await admin.connect()
   try {
@@ -24,7 +30,8 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<vo
         topics: missing.map((s) => ({
           topic: s.topic,
           numPartitions: s.numPartitions,
-          replicationFactor: -1,
+          // -1: the broker's default.replication.factor (1 on the local broker).
+          replicationFactor,
           configEntries: Object.entries(s.configs ?? {}).map(([name, value]) => ({ name, value })),
         })),
       })
@@ -44,4 +51,33 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<vo
   } finally {
     await admin.disconnect()
   }
+}
+
+export interface PipelineTopicSettings {
+  /** `KAFKA_TOPIC_PREFIX`. */
+  topicPrefix: string
+  /** `KAFKA_TOPIC_PARTITIONS`: the same for every topic, so clicks and conversions stay co-partitioned. */
+  partitions: number
+  /** `KAFKA_REPLICATION_FACTOR`. */
+  replicationFactor: number
+}
+
+/**
+ * The pipeline's topics as every service creates them: one partition count for all, the
+ * configured replication factor, and with 3 or more replicas `min.insync.replicas=2`, so an
+ * acknowledged event (acks=all) is on two brokers before the producer hears "ok".
+ */
+export function pipelineTopicSpecs(settings: PipelineTopicSettings): TopicSpec[] {
+  const configs: Record<string, string> = settings.replicationFactor >= 3 ? { 'min.insync.replicas': '2' } : {}
+  return Object.values(topicNames(settings.topicPrefix)).map((topic) => ({
+    topic,
+    numPartitions: settings.partitions,
+    configs,
+  }))
+}
+
+/** The one place topics are created: every service calls this at start, whoever is first creates them. */
+export async function ensurePipelineTopics(kafka: Kafka, settings: PipelineTopicSettings): Promise<TopicNames> {
+  await ensureTopics(kafka, pipelineTopicSpecs(settings), { replicationFactor: settings.replicationFactor })
+  return topicNames(settings.topicPrefix)
 }

@@ -1,5 +1,13 @@
-export { readiness, type Component, type Readiness } from './components.ts'
+export {
+  componentLifecycle,
+  readiness,
+  type Component,
+  type ComponentHealth,
+  type ComponentLifecycle,
+  type Readiness,
+} from './components.ts'
 export { healthRoutes, type HealthRoutesOptions } from './health-routes.ts'
 export { onShutdownSignals, type ShutdownStep, type Logger } from './shutdown.ts'
 export { loggerOptions } from './logger.ts'
 export { createMetricsRegistry } from './metrics.ts'
+export { EXIT_CONFIG, runService, type RunnableService, type RunServiceOptions, type ServiceDefinition } from './run-service.ts'

@@ -4,13 +4,13 @@ import { deadLetterMessage, decodeEvent, topicNames } from '@clickjoin/contracts
 import {
   createBatchConsumer,
   createBatchingProducer,
+  createLagProbe,
   ensureTopics,
   type Kafka,
   type PartitionBatch,
 } from '@clickjoin/kafka'
 import { createMetricsRegistry, healthRoutes, type Component, type Logger, type ShutdownStep } from '@clickjoin/service-runtime'
 import type { SinkConfig } from './config.ts'
-import { createLagProbe } from './lag.ts'
 import { createSinkMetrics } from './metrics.ts'
 import { migrateSchema } from './migrations/index.ts'
 import { topicTables, UnstorableEventError, type TopicTable } from './rows.ts'

@@ -1,7 +1,13 @@
-import type { Kafka } from '@clickjoin/kafka'
+import type { Kafka } from 'kafkajs'
 
-/** Messages after the group's committed offsets, per topic (for the lag metric). */
-export function createLagProbe(kafka: Kafka, groupId: string, topics: readonly string[]) {
+export interface LagProbe {
+  /** Messages after the group's committed offsets, per topic. */
+  consumerLag(): Promise<Map<string, number>>
+  close(): Promise<void>
+}
+
+/** Reads a group's lag through one admin connection, opened on first use. */
+export function createLagProbe(kafka: Kafka, groupId: string, topics: readonly string[]): LagProbe {
   const admin = kafka.admin()
   let connected: Promise<void> | undefined
   return {
