@@ -136,9 +136,9 @@ try {
   ])
 
   const metrics = await fetch(`http://127.0.0.1:${ingestPort}/metrics`).then((r) => r.text())
-  const batchSum = Number(/^ingest_kafka_batch_messages_sum\S* (\S+)/m.exec(metrics)?.[1] ?? NaN)
-  const batchCount = Number(/^ingest_kafka_batch_messages_count\S* (\S+)/m.exec(metrics)?.[1] ?? NaN)
-  const ackSum = Number(/^ingest_kafka_batch_duration_seconds_sum\{[^}]*ok="true"[^}]*\} (\S+)/m.exec(metrics)?.[1] ?? NaN)
+  const batchSum = Number(/^clickjoin_ingest_kafka_batch_messages_sum\S* (\S+)/m.exec(metrics)?.[1] ?? NaN)
+  const batchCount = Number(/^clickjoin_ingest_kafka_batch_messages_count\S* (\S+)/m.exec(metrics)?.[1] ?? NaN)
+  const ackSum = Number(/^clickjoin_ingest_kafka_batch_duration_seconds_sum\{[^}]*ok="true"[^}]*\} (\S+)/m.exec(metrics)?.[1] ?? NaN)
   console.log(
     `Kafka batches: ${batchCount}, ${(batchSum / batchCount).toFixed(1)} messages per batch, ` +
       `${((ackSum / batchCount) * 1000).toFixed(1)} ms from send to broker ack on average`,

@@ -1,42 +1,37 @@
 import { z } from 'zod'
-import { DEVELOPMENT_CLICK_ID_KEYS, parseClickIdKeys } from '@clickjoin/click-id'
 import {
   bool,
-  brokerList,
-  ConfigError,
+  clickIdFields,
+  clickIdSettings,
   durationMs,
-  logLevel,
-  nodeEnv,
+  kafkaFields,
+  kafkaSettings,
   parseEnv,
-  parsedWith,
   port,
   positiveInt,
+  redisFields,
+  redisSettings,
+  serviceFields,
+  throwProblems,
   url,
+  type ClickIdSettings,
   type ConfigProblem,
+  type KafkaSettings,
+  type RedisSettings,
 } from '@clickjoin/config'
 
-/** The ingest service's environment, validated once at start (SPEC §7). */
+/** The ingest service's environment, validated once at start (SPEC §7): the shared fields and its own. */
 export const IngestEnv = z.object({
-  NODE_ENV: nodeEnv(),
-  LOG_LEVEL: logLevel('info'),
+  ...serviceFields,
+  ...kafkaFields,
+  ...redisFields,
+  ...clickIdFields,
   /** HTTP port of the edge; 0 lets the OS choose (tests). */
   PORT: port(8080),
-  HOST: z.string().min(1).default('0.0.0.0'),
-  KAFKA_BROKERS: brokerList('127.0.0.1:9092'),
-  /** Put in front of every topic name, so environments can share a broker. */
-  KAFKA_TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9._-]*$/, 'may use only A-Z a-z 0-9 . _ -').default(''),
-  /** Partitions of the topics this service creates when they do not exist yet. */
-  KAFKA_TOPIC_PARTITIONS: positiveInt(6),
-  REDIS_URL: url({ protocols: ['redis:', 'rediss:'], default: 'redis://127.0.0.1:6379' }),
-  REDIS_KEY_PREFIX: z.string().default('cj:'),
-  /** "<keyId>:<secret>,…"; required in production, a built-in development key otherwise. */
-  CLICK_ID_KEYS: parsedWith(parseClickIdKeys).optional(),
-  /** The key new click IDs are signed with; default the highest key ID. */
-  CLICK_ID_KEY_ID: z.string().regex(/^\d{1,3}$/, 'must be a key ID 0–255').transform(Number).optional(),
   /** Bearer token of the admin API; required in production, `dev-admin-token` otherwise. */
   ADMIN_TOKEN: z.string().min(8, 'must be at least 8 characters').optional(),
-  /** Base of the tracking links the admin API hands out. */
-  PUBLIC_URL: url({ protocols: ['http:', 'https:'], default: 'http://127.0.0.1:8080' }),
+  /** Base of the tracking links the admin API hands out; default this service's own address and port. */
+  PUBLIC_URL: url({ protocols: ['http:', 'https:'] }).optional(),
   /** A request waits at most this long for Kafka's acknowledgement, then gets 503. */
   INGEST_KAFKA_ACK_TIMEOUT_MS: durationMs(5_000),
   /**
@@ -67,18 +62,11 @@ export type IngestEnv = z.output<typeof IngestEnv>
 /** Development-only click ID key: anyone can forge click IDs signed with it. */
 const DEV_ADMIN_TOKEN = 'dev-admin-token'
 
-export interface IngestConfig {
+export interface IngestConfig extends KafkaSettings, RedisSettings, ClickIdSettings {
   nodeEnv: IngestEnv['NODE_ENV']
   logLevel: IngestEnv['LOG_LEVEL']
   port: number
   host: string
-  kafkaBrokers: string[]
-  topicPrefix: string
-  topicPartitions: number
-  redisUrl: string
-  redisKeyPrefix: string
-  clickIdKeys: Map<number, string>
-  clickIdKeyId: number
   adminToken: string
   publicUrl: string
   kafkaAckTimeoutMs: number
@@ -101,38 +89,25 @@ export function loadIngestConfig(env: Readonly<Record<string, string | undefined
   const problems: ConfigProblem[] = []
   const warnings: string[] = []
 
-  let clickIdKeys = e.CLICK_ID_KEYS
-  if (!clickIdKeys) {
-    if (production) problems.push({ variable: 'CLICK_ID_KEYS', message: 'is required in production' })
-    else warnings.push('CLICK_ID_KEYS not set: using the built-in development key (click IDs are forgeable)')
-    clickIdKeys = parseClickIdKeys(DEVELOPMENT_CLICK_ID_KEYS)
-  }
-  const clickIdKeyId = e.CLICK_ID_KEY_ID ?? Math.max(...clickIdKeys.keys())
-  if (!clickIdKeys.has(clickIdKeyId)) {
-    problems.push({ variable: 'CLICK_ID_KEY_ID', message: `key ${clickIdKeyId} is not in CLICK_ID_KEYS` })
-  }
+  const clickIds = clickIdSettings(e, problems, warnings)
   let adminToken = e.ADMIN_TOKEN
   if (!adminToken) {
     if (production) problems.push({ variable: 'ADMIN_TOKEN', message: 'is required in production' })
     else warnings.push(`ADMIN_TOKEN not set: the admin API accepts the development token "${DEV_ADMIN_TOKEN}"`)
     adminToken = DEV_ADMIN_TOKEN
   }
-  if (problems.length > 0) throw new ConfigError(problems)
+  throwProblems(problems)
 
   return {
     nodeEnv: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
     port: e.PORT,
     host: e.HOST,
-    kafkaBrokers: e.KAFKA_BROKERS,
-    topicPrefix: e.KAFKA_TOPIC_PREFIX,
-    topicPartitions: e.KAFKA_TOPIC_PARTITIONS,
-    redisUrl: e.REDIS_URL,
-    redisKeyPrefix: e.REDIS_KEY_PREFIX,
-    clickIdKeys,
-    clickIdKeyId,
+    ...kafkaSettings(e),
+    ...redisSettings(e),
+    ...clickIds,
     adminToken,
-    publicUrl: e.PUBLIC_URL.replace(/\/+$/, ''),
+    publicUrl: (e.PUBLIC_URL ?? defaultPublicUrl(e.HOST, e.PORT)).replace(/\/+$/, ''),
     kafkaAckTimeoutMs: e.INGEST_KAFKA_ACK_TIMEOUT_MS,
     kafkaLingerMs: e.INGEST_KAFKA_LINGER_MS,
     kafkaMaxQueued: e.INGEST_KAFKA_MAX_QUEUED,
@@ -144,4 +119,10 @@ export function loadIngestConfig(env: Readonly<Record<string, string | undefined
     unknownCampaignUrl: e.INGEST_UNKNOWN_CAMPAIGN_URL,
     warnings,
   }
+}
+
+/** The service's own address: a wildcard host is reached on the loopback address. */
+function defaultPublicUrl(host: string, port: number): string {
+  const reachable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
+  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port === 0 ? 8080 : port}`
 }

@@ -3,53 +3,59 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { createConfigStore, type ConfigStore } from '@clickjoin/campaigns'
 import { createClickIdKeyring } from '@clickjoin/click-id'
 import { topicNames, type TopicNames } from '@clickjoin/contracts'
-import { createBatchingProducer, createKafka, ensureTopics, type EventProducer } from '@clickjoin/kafka'
-import { createMetricsRegistry, type Component, type ShutdownStep } from '@clickjoin/service-runtime'
+import { createBatchingProducer, createKafka, ensurePipelineTopics, type EventProducer } from '@clickjoin/kafka'
+import { componentLifecycle, createMetricsRegistry, type Component, type RunnableService } from '@clickjoin/service-runtime'
 import { buildIngestServer } from './app.ts'
 import type { IngestConfig } from './config.ts'
 import { createDuplicateClickDetector } from './domain/duplicate-clicks.ts'
 import { createEventPublisher } from './domain/events.ts'
 import { createIngestMetrics, observeKafkaBatch } from './plugins/metrics.ts'
 
-export interface IngestService {
+export interface IngestService extends RunnableService {
   app: FastifyInstance
   topics: TopicNames
   producer: EventProducer
   configStore: ConfigStore
-  /** The shutdown order: stop taking requests, flush the producer, stop the config store, quit Redis. */
-  shutdownSteps(): ShutdownStep[]
-  /** Runs the shutdown steps (tests). */
-  stop(): Promise<void>
+  /** In starting order; stopped in reverse. */
+  components: readonly Component[]
+  /** The bound HTTP address after start (PORT 0 picks a free port). */
+  url(): string
+}
+
+export interface IngestDepsOverrides {
+  logger?: FastifyServerOptions['logger']
 }
 
 /** A ready Redis component: ioredis reports its connection state without a round trip. */
 function redisComponent(id: string, redis: Redis): Component {
-  return { id, health: () => ({ ok: redis.status === 'ready', detail: redis.status }) }
+  return {
+    id,
+    start: async () => void (await redis.connect()),
+    stop: async () => void (await redis.quit().catch(() => redis.disconnect())),
+    health: () => ({ ok: redis.status === 'ready', detail: redis.status }),
+  }
 }
 
 /**
- * Builds every dependency of the ingest edge from its configuration and returns the fastify
- * app ready to listen. server.ts is the process entry; tests and the benchmark call this with
- * their own configuration (unique topic prefix, key prefix, port 0).
+ * Composes the ingest edge from its configuration: the components in starting order (topics,
+ * producer, Redis, config store, HTTP listener last). server.ts runs it through runService;
+ * tests and the benchmark create it with their own configuration (unique prefixes, port 0)
+ * and call start() and stop() themselves.
  */
-export async function createIngestService(
-  config: IngestConfig,
-  options: { logger?: FastifyServerOptions['logger'] } = {},
-): Promise<IngestService> {
-  const topics = topicNames(config.topicPrefix)
+export async function createIngestService(config: IngestConfig, deps: IngestDepsOverrides = {}): Promise<IngestService> {
   const registry = createMetricsRegistry('ingest')
   const metrics = createIngestMetrics(registry)
+  const topics = topicNames(config.topicPrefix)
+  // kafkajs' lines go to the app's log, which exists once the app is built below.
+  const logTo: { app?: FastifyInstance } = {}
   const kafka = createKafka({
     brokers: config.kafkaBrokers,
     clientId: 'clickjoin-ingest',
     // A request must be answered within the ack timeout: fail fast rather than retry long.
     requestTimeoutMs: Math.max(1_000, Math.min(10_000, config.kafkaAckTimeoutMs)),
     retries: 2,
+    log: ({ message, ...rest }) => logTo.app?.log.debug(rest, message),
   })
-  await ensureTopics(kafka, [
-    { topic: topics.clicks, numPartitions: config.topicPartitions },
-    { topic: topics.conversions, numPartitions: config.topicPartitions },
-  ])
   const producer = createBatchingProducer(kafka, {
     lingerMs: config.kafkaLingerMs,
     ackTimeoutMs: config.kafkaAckTimeoutMs,
@@ -62,23 +68,11 @@ export async function createIngestService(
   const redis = new Redis(config.redisUrl, { ...redisOptions, enableAutoPipelining: true, commandTimeout: 1_000 })
   const subscriber = new Redis(config.redisUrl, redisOptions)
   const configStore = createConfigStore({ redis, subscriber, keyPrefix: config.redisKeyPrefix })
+  const redisClient = redisComponent('redis', redis)
+  const redisSubscriber = redisComponent('redis-subscriber', subscriber)
+  const readinessOf = [producer, configStore, redisClient, redisSubscriber]
 
-  const started: Array<() => Promise<unknown>> = []
-  try {
-    await producer.start()
-    started.push(() => producer.stop())
-    await Promise.all([redis.connect(), subscriber.connect()])
-    started.push(() => Promise.all([redis.quit(), subscriber.quit()]))
-    await configStore.start()
-    started.push(() => configStore.stop())
-  } catch (err) {
-    for (const stop of started.reverse()) await stop().catch(() => undefined)
-    redis.disconnect()
-    subscriber.disconnect()
-    throw err
-  }
-
-  const app = await buildIngestServer(
+  const server = await buildIngestServer(
     {
       configStore,
       events: createEventPublisher(producer, topics),
@@ -86,7 +80,7 @@ export async function createIngestService(
       keyring: createClickIdKeyring({ keys: config.clickIdKeys, currentKeyId: config.clickIdKeyId }),
       metrics,
       registry,
-      components: () => [producer, configStore, redisComponent('redis', redis), redisComponent('redis-subscriber', subscriber)],
+      components: () => readinessOf,
       settings: {
         adminToken: config.adminToken,
         publicUrl: config.publicUrl,
@@ -95,27 +89,49 @@ export async function createIngestService(
         unknownCampaignUrl: config.unknownCampaignUrl,
       },
     },
-    { logger: options.logger, bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy },
+    { logger: deps.logger, bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy },
   )
-  for (const warning of config.warnings) app.log.warn(warning)
+  logTo.app = server
 
-  const shutdownSteps = (): ShutdownStep[] => [
-    // In-flight requests finish (they wait for their Kafka acknowledgement) before the close resolves.
-    { name: 'stop accepting HTTP requests', run: () => app.close() },
-    { name: 'flush and stop the Kafka producer', run: () => producer.stop() },
-    { name: 'stop the config store', run: () => configStore.stop() },
-    { name: 'quit Redis', run: async () => void (await Promise.all([redis.quit(), subscriber.quit()])) },
+  const components: Component[] = [
+    {
+      id: 'kafka-topics',
+      start: async () => void (await ensurePipelineTopics(kafka, pipelineTopicSettings(config))),
+      health: () => ({ ok: true, detail: 'ensured at start' }),
+    },
+    producer,
+    redisClient,
+    redisSubscriber,
+    configStore,
+    {
+      id: 'http',
+      start: async () => {
+        for (const warning of config.warnings) server.log.warn(warning)
+        await server.listen({ port: config.port, host: config.host })
+      },
+      // In-flight requests finish (they wait for their Kafka acknowledgement) before the close resolves.
+      stop: () => server.close(),
+      health: () => ({ ok: true, detail: 'listening' }),
+    },
   ]
-  let stopping: Promise<void> | undefined
+  const lifecycle = componentLifecycle(components, server.log)
   return {
-    app,
+    app: server,
+    log: server.log,
     topics,
     producer,
     configStore,
-    shutdownSteps,
-    stop: () =>
-      (stopping ??= (async () => {
-        for (const step of shutdownSteps()) await step.run()
-      })()),
+    components,
+    start: () => lifecycle.start(),
+    stop: () => lifecycle.stop(),
+    url() {
+      const address = server.server.address()
+      const port = typeof address === 'object' && address !== null ? address.port : config.port
+      return `http://127.0.0.1:${port}`
+    },
   }
+}
+
+function pipelineTopicSettings(config: IngestConfig) {
+  return { topicPrefix: config.topicPrefix, partitions: config.topicPartitions, replicationFactor: config.replicationFactor }
 }

@@ -96,10 +96,10 @@ describe('operations', () => {
     )
     await svc.app.inject({ url: '/c/none' })
     const metrics = (await svc.app.inject({ url: '/metrics' })).body
-    expect(metrics).toContain('ingest_http_requests_total{route="/c/:campaignId",method="GET",status="404"')
-    expect(metrics).toContain('ingest_rejects_total{reason="unknown_campaign"')
-    expect(metrics).toContain('ingest_kafka_batch_messages_bucket')
-    expect(metrics).toContain('ingest_http_request_duration_seconds_bucket')
+    expect(metrics).toContain('clickjoin_ingest_http_requests_total{route="/c/:campaignId",method="GET",status="404"')
+    expect(metrics).toContain('clickjoin_ingest_rejects_total{reason="unknown_campaign"')
+    expect(metrics).toContain('clickjoin_ingest_kafka_batch_messages_bucket')
+    expect(metrics).toContain('clickjoin_ingest_http_request_duration_seconds_bucket')
     const openapi = (await svc.app.inject({ url: '/docs/openapi.json' })).json<{ openapi: string; paths: Record<string, unknown> }>()
     expect(openapi.openapi).toMatch(/^3\./)
     for (const path of ['/c/{campaignId}', '/c', '/clicks', '/postback', '/pixel.gif', '/admin/campaigns/{id}', '/admin/partners/{id}']) {

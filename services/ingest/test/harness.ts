@@ -30,6 +30,7 @@ export async function startTestIngest(
 ): Promise<IngestService & { config: IngestConfig; brokers: string[] }> {
   const config = loadIngestConfig(testIngestEnv(overrides))
   const service = await createIngestService(config, { logger: false })
+  await service.start()
   return Object.assign(service, { config, brokers: config.kafkaBrokers })
 }
 

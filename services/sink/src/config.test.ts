@@ -22,7 +22,12 @@ describe('sink configuration', () => {
   it('names every bad variable', () => {
     let error: unknown
     try {
-      sinkConfigFromEnv({ CLICKHOUSE_DATABASE: 'drop table', CLICKS_TTL_DAYS: '-1', CLICKHOUSE_URL: 'localhost:8123' })
+      sinkConfigFromEnv({
+        CLICKHOUSE_DATABASE: 'drop table',
+        CLICKS_TTL_DAYS: '-1',
+        CLICKHOUSE_URL: 'localhost:8123',
+        KAFKA_TOPIC_PREFIX: 'bad prefix!',
+      })
     } catch (e) {
       error = e
     }
@@ -31,6 +36,7 @@ describe('sink configuration', () => {
       'CLICKHOUSE_DATABASE',
       'CLICKHOUSE_URL',
       'CLICKS_TTL_DAYS',
+      'KAFKA_TOPIC_PREFIX',
     ])
   })
 

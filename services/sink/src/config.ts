@@ -1,15 +1,5 @@
 import { z } from 'zod'
-import {
-  brokerList,
-  durationMs,
-  logLevel,
-  nodeEnv,
-  parsedWith,
-  parseEnv,
-  port,
-  positiveInt,
-  url,
-} from '@clickjoin/config'
+import { durationMs, kafkaFields, parsedWith, parseEnv, port, positiveInt, serviceFields, url } from '@clickjoin/config'
 
 /** A ClickHouse identifier we can splice into DDL unquoted. */
 function databaseName(text: string): string {
@@ -28,15 +18,10 @@ function retentionDays(defaultDays: number) {
 }
 
 export const SinkEnv = z.object({
-  NODE_ENV: nodeEnv(),
-  LOG_LEVEL: logLevel(),
+  ...serviceFields,
+  ...kafkaFields,
   /** Health and metrics port. */
   PORT: port(8082),
-  HOST: z.string().default('0.0.0.0'),
-  KAFKA_BROKERS: brokerList('127.0.0.1:9092'),
-  KAFKA_TOPIC_PREFIX: z.string().default(''),
-  /** Partition count used when this service is the first to create the topics. */
-  KAFKA_TOPIC_PARTITIONS: positiveInt(6),
   /** Consumer group shared by every sink instance. */
   SINK_CONSUMER_GROUP: z.string().default('clickjoin-sink'),
   /** A ClickHouse server; unset → the embedded engine (chDB) under CLICKHOUSE_DATA_DIR. */
@@ -55,8 +40,8 @@ export const SinkEnv = z.object({
   SINK_BATCH_QUIET: durationMs('25ms'),
   /** Largest Kafka fetch per partition; large fetches make large inserts. */
   SINK_FETCH_MAX_BYTES_PER_PARTITION: positiveInt(8 * 1024 * 1024),
-  /** A member that stops heartbeating (crashed) leaves the group after this; ≥ 6s (broker minimum). */
-  SINK_SESSION_TIMEOUT: durationMs('30s'),
+  /** A member that stops heartbeating (crashed) leaves the group after this; ≥ 6s (broker minimum). See docs/kafka.md. */
+  SINK_SESSION_TIMEOUT: durationMs('10s'),
   /** Longest pause between retries of a failed insert. */
   SINK_RETRY_MAX_BACKOFF: durationMs('10s'),
   CLICKS_TTL_DAYS: retentionDays(0),

@@ -5,14 +5,12 @@ export interface SinkMetrics {
   insertRows: Histogram<'table'>
   insertSeconds: Histogram<'table'>
   insertFailures: Counter<'table'>
-  deadLetters: Counter<'topic'>
   pendingRows: Gauge
-  consumerLag: Gauge<'topic'>
 }
 
 export function createSinkMetrics(
   registry: Registry,
-  read: { pendingRows(): number; consumerLag(): Promise<Map<string, number>> },
+  read: { pendingRows(): number },
 ): SinkMetrics {
   return {
     rowsWritten: new Counter({
@@ -41,30 +39,12 @@ export function createSinkMetrics(
       labelNames: ['table'],
       registers: [registry],
     }),
-    deadLetters: new Counter({
-      name: 'clickjoin_sink_dead_letters_total',
-      help: 'Messages sent to the dead-letter topic, per source topic',
-      labelNames: ['topic'],
-      registers: [registry],
-    }),
     pendingRows: new Gauge({
       name: 'clickjoin_sink_pending_rows',
       help: 'Rows consumed but not yet acknowledged by ClickHouse',
       registers: [registry],
       collect() {
         this.set(read.pendingRows())
-      },
-    }),
-    consumerLag: new Gauge({
-      name: 'clickjoin_sink_consumer_lag_messages',
-      help: 'Messages in the topic after the sink group’s committed offset, per topic',
-      labelNames: ['topic'],
-      registers: [registry],
-      async collect() {
-        // A scrape must not hang on an unreachable broker: no lag figure then.
-        const timeout = new Promise<Map<string, number>>((resolve) => setTimeout(() => resolve(new Map()), 2_000).unref())
-        const lag = await Promise.race([read.consumerLag(), timeout]).catch(() => new Map<string, number>())
-        for (const [topic, messages] of lag) this.set({ topic }, messages)
       },
     }),
   }

@@ -1,99 +1,91 @@
-import type { FastifyInstance } from 'fastify'
-import { insertRows, type ClickHouseClient } from '@clickjoin/clickhouse'
-import { deadLetterMessage, decodeEvent, topicNames } from '@clickjoin/contracts'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { clickHouseTarget, createClickHouse, insertRows, type ClickHouseClient } from '@clickjoin/clickhouse'
+import { topicNames } from '@clickjoin/contracts'
 import {
-  createBatchConsumer,
   createBatchingProducer,
-  createLagProbe,
-  ensureTopics,
+  createEventConsumer,
+  createKafka,
+  ensurePipelineTopics,
+  type EventBatch,
   type Kafka,
   type PartitionBatch,
 } from '@clickjoin/kafka'
-import { createMetricsRegistry, healthRoutes, type Component, type Logger, type ShutdownStep } from '@clickjoin/service-runtime'
+import {
+  componentLifecycle,
+  createMetricsRegistry,
+  healthRoutes,
+  loggerOptions,
+  type Component,
+  type Logger,
+  type RunnableService,
+} from '@clickjoin/service-runtime'
 import type { SinkConfig } from './config.ts'
 import { createSinkMetrics } from './metrics.ts'
 import { migrateSchema } from './migrations/index.ts'
 import { topicTables, UnstorableEventError, type TopicTable } from './rows.ts'
-import { createSqlHttpServer, type SqlHttpServer } from './sql-http.ts'
+import { createSqlHttpServer } from './sql-http.ts'
 import { createBatchWriter, type BatchWriter } from './writer.ts'
 
+/** What a caller may supply instead of what the sink builds from its configuration (tests). */
 export interface SinkDeps {
-  kafka: Kafka
-  /** The writer's connection: migrations and inserts. */
-  clickhouse: ClickHouseClient
-  /** Embedded mode only: a separate chDB session for read-only SQL over HTTP. */
-  sqlSession: ClickHouseClient | undefined
-  /** The health/metrics app; the sink adds its routes and listens on PORT. */
-  healthApp: FastifyInstance
-  log: Logger
+  /** JSON logs to stdout when omitted. */
+  log?: Logger & { debug?(obj: object, msg?: string): void }
+  /** The health/metrics app; default a fastify instance logging through `log`. */
+  healthApp?: FastifyInstance
+  kafka?: Kafka
+  /** A ClickHouse client the caller owns (and closes); default one from the configuration. */
+  clickhouse?: ClickHouseClient
+  /** With `clickhouse`: the read-only SQL session, or undefined for no SQL over HTTP. */
+  sqlSession?: ClickHouseClient | undefined
 }
 
-export type SinkSettings = Pick<
-  SinkConfig,
-  | 'HOST'
-  | 'PORT'
-  | 'KAFKA_TOPIC_PREFIX'
-  | 'KAFKA_TOPIC_PARTITIONS'
-  | 'SINK_CONSUMER_GROUP'
-  | 'CLICKHOUSE_DATABASE'
-  | 'CLICKHOUSE_HTTP_PORT'
-  | 'SINK_BATCH_MAX_ROWS'
-  | 'SINK_BATCH_MAX_BYTES'
-  | 'SINK_BATCH_MAX_WAIT'
-  | 'SINK_BATCH_QUIET'
-  | 'SINK_FETCH_MAX_BYTES_PER_PARTITION'
-  | 'SINK_RETRY_MAX_BACKOFF'
-  | 'SINK_SESSION_TIMEOUT'
-  | 'CLICKS_TTL_DAYS'
-  | 'POSTBACKS_TTL_DAYS'
-  | 'CONVERSIONS_TTL_DAYS'
->
-
-export interface RunningSink {
-  /** Health/metrics port actually bound (PORT 0 picks one). */
-  port: number
-  /** SQL-over-HTTP port, embedded mode only. */
-  sqlPort: number | undefined
+export interface SinkService extends RunnableService {
+  kafka: Kafka
+  /** Health/metrics port actually bound (PORT 0 picks one); after start. */
+  readonly port: number
+  /** SQL-over-HTTP port, embedded mode only; after start. */
+  readonly sqlPort: number | undefined
   writer: BatchWriter
   /** Stores one partition batch: what the consumer calls; exposed for replay tests. */
   storePartitionBatch(batch: PartitionBatch): Promise<void>
-  /** In order: stop consuming, flush the writer, close servers and clients. */
-  shutdownSteps(): ShutdownStep[]
+  /** In starting order; stopped in reverse. */
+  components: readonly Component[]
 }
 
 /**
- * Migrates the schema, then consumes clicks, conversions (postbacks) and outcomes into their
- * tables. A partition batch's offsets are committed by the consumer only after
- * storePartitionBatch resolved, which happens only after ClickHouse acknowledged every row
- * of it and Kafka acknowledged every dead letter of it.
+ * Composes the sink: migrates the schema, ensures the topics, then consumes clicks,
+ * conversions (postbacks) and outcomes into their tables. A partition batch's offsets are
+ * committed only after ClickHouse acknowledged every row of it and Kafka every dead letter
+ * of it. Components in starting order: ClickHouse (migrations), topics, the dead-letter
+ * producer, the writer, health HTTP, SQL over HTTP, the consumer last; stopped in reverse.
  */
-export async function startSink(deps: SinkDeps, settings: SinkSettings): Promise<RunningSink> {
-  const { kafka, clickhouse, log } = deps
-  const database = settings.CLICKHOUSE_DATABASE
-  const topics = topicNames(settings.KAFKA_TOPIC_PREFIX)
+export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): SinkService {
+  const healthApp = deps.healthApp ?? Fastify({ logger: loggerOptions('sink', config.LOG_LEVEL) })
+  const log = deps.log ?? healthApp.log
+  const kafka =
+    deps.kafka ??
+    createKafka({
+      brokers: config.KAFKA_BROKERS,
+      clientId: 'clickjoin-sink',
+      log: ({ message, ...rest }) => log.debug?.(rest, message),
+    })
+  const target = clickHouseTarget(config.CLICKHOUSE_URL, config.CLICKHOUSE_DATA_DIR)
+  const ownsClickHouse = deps.clickhouse === undefined
+  const clickhouse: ClickHouseClient = deps.clickhouse ?? createClickHouse(target)
+  // Its own chDB session on the same data directory: the read-only setting of SQL over HTTP
+  // must never reach the writer's session (chDB keeps settings per session).
+  const sqlSession = ownsClickHouse ? (target.kind === 'embedded' ? createClickHouse(target) : undefined) : deps.sqlSession
+  const database = config.CLICKHOUSE_DATABASE
+  const topics = topicNames(config.KAFKA_TOPIC_PREFIX)
   const inputs = topicTables(topics)
-  const inputByTopic = new Map<string, TopicTable>(inputs.map((input) => [input.topic, input]))
+  const registry = createMetricsRegistry('sink')
 
-  await migrateSchema(clickhouse, {
-    database,
-    retentionDays: {
-      clicks: settings.CLICKS_TTL_DAYS,
-      postbacks: settings.POSTBACKS_TTL_DAYS,
-      conversions: settings.CONVERSIONS_TTL_DAYS,
-    },
-    log,
-  })
-  await ensureTopics(
-    kafka,
-    Object.values(topics).map((topic) => ({ topic, numPartitions: settings.KAFKA_TOPIC_PARTITIONS })),
-  )
-
-  const batchWriter = createBatchWriter({
-    maxRows: settings.SINK_BATCH_MAX_ROWS,
-    maxBytes: settings.SINK_BATCH_MAX_BYTES,
-    maxWaitMs: settings.SINK_BATCH_MAX_WAIT,
-    quietMs: settings.SINK_BATCH_QUIET,
-    retryMaxBackoffMs: settings.SINK_RETRY_MAX_BACKOFF,
+  const writer = createBatchWriter({
+    maxRows: config.SINK_BATCH_MAX_ROWS,
+    maxBytes: config.SINK_BATCH_MAX_BYTES,
+    maxWaitMs: config.SINK_BATCH_MAX_WAIT,
+    quietMs: config.SINK_BATCH_QUIET,
+    retryMaxBackoffMs: config.SINK_RETRY_MAX_BACKOFF,
     insert: (block) =>
       insertRows(clickhouse, {
         table: `${database}.${block.table}`,
@@ -113,155 +105,155 @@ export async function startSink(deps: SinkDeps, settings: SinkSettings): Promise
       )
     },
   })
-  const registry = createMetricsRegistry('sink')
-  const lagProbe = createLagProbe(kafka, settings.SINK_CONSUMER_GROUP, inputs.map((i) => i.topic))
-  const metrics = createSinkMetrics(registry, {
-    pendingRows: () => batchWriter.pendingRows(),
-    consumerLag: () => lagProbe.consumerLag(),
-  })
+  const metrics = createSinkMetrics(registry, { pendingRows: () => writer.pendingRows() })
+  const deadLetters = createBatchingProducer(kafka, { lingerMs: 5 })
 
-  const producer = createBatchingProducer(kafka, { lingerMs: 5 })
-  await producer.start()
-
-  let batchesInFlight = 0
-  async function storePartitionBatch(batch: PartitionBatch): Promise<void> {
-    batchesInFlight++
-    try {
-      await storeRowsAndDeadLetters(batch)
-    } finally {
-      batchesInFlight--
-    }
-  }
-
-  async function storeRowsAndDeadLetters(batch: PartitionBatch): Promise<void> {
-    const input = inputByTopic.get(batch.topic)
-    if (!input || batch.messages.length === 0) return
+  async function storeEvents(batch: EventBatch<TopicTable>): Promise<void> {
     const rows: object[] = []
     let bytes = 0
-    const deadLetters: Promise<void>[] = []
-    for (const message of batch.messages) {
-      const decoded = decodeEvent(input.contract, message.value)
-      let reason: string
-      if (decoded.ok) {
-        try {
-          rows.push(input.toRow(decoded.value))
-          bytes += message.value?.length ?? 0
-          continue
-        } catch (error) {
-          if (!(error instanceof UnstorableEventError)) throw error
-          reason = error.message
-        }
-      } else {
-        reason = decoded.reason
+    for (const { message, value } of batch.events) {
+      try {
+        rows.push(batch.input.toRow(value))
+        bytes += message.value?.length ?? 0
+      } catch (error) {
+        if (!(error instanceof UnstorableEventError)) throw error
+        batch.deadLetter(message, error.message)
       }
-      metrics.deadLetters.inc({ topic: batch.topic })
-      deadLetters.push(
-        producer.send(
-          topics.deadLetter,
-          deadLetterMessage({
-            sourceTopic: batch.topic,
-            partition: batch.partition,
-            offset: message.offset,
-            key: message.key,
-            value: message.value,
-            reason: `${input.contract.name}: ${reason}`,
-          }),
-        ),
-      )
     }
-    const first = batch.messages[0]!
-    const last = batch.messages[batch.messages.length - 1]!
-    const stored =
-      rows.length === 0
-        ? Promise.resolve()
-        : batchWriter.write(
-            input.table,
-            { topic: batch.topic, partition: batch.partition, firstOffset: first.offset, lastOffset: last.offset },
-            rows,
-            bytes,
-          )
-    // Keep the group membership alive while ClickHouse is slow or down.
-    const heartbeats = setInterval(() => void batch.heartbeat().catch(() => undefined), 3_000)
-    try {
-      await Promise.all([stored, ...deadLetters])
-    } finally {
-      clearInterval(heartbeats)
-    }
+    if (rows.length === 0) return
+    const first = batch.events[0]!.message
+    const last = batch.events[batch.events.length - 1]!.message
+    await writer.write(
+      batch.input.table,
+      { topic: batch.topic, partition: batch.partition, firstOffset: first.offset, lastOffset: last.offset },
+      rows,
+      bytes,
+    )
   }
 
-  const consumer = createBatchConsumer(kafka, {
-    groupId: settings.SINK_CONSUMER_GROUP,
-    topics: inputs.map((i) => i.topic),
+  const consumer = createEventConsumer(kafka, {
+    groupId: config.SINK_CONSUMER_GROUP,
+    inputs,
+    deadLetterTopic: topics.deadLetter,
+    deadLetters,
+    metrics: { registry, metricPrefix: 'clickjoin_sink' },
     fromBeginning: true,
     // Every partition of every input at once, so one fetch round becomes one insert per table.
-    partitionsConsumedConcurrently: inputs.length * settings.KAFKA_TOPIC_PARTITIONS,
-    maxBytesPerPartition: settings.SINK_FETCH_MAX_BYTES_PER_PARTITION,
-    sessionTimeoutMs: settings.SINK_SESSION_TIMEOUT,
-    handleBatch: storePartitionBatch,
+    partitionsConsumedConcurrently: inputs.length * config.KAFKA_TOPIC_PARTITIONS,
+    maxBytesPerPartition: config.SINK_FETCH_MAX_BYTES_PER_PARTITION,
+    sessionTimeoutMs: config.SINK_SESSION_TIMEOUT,
+    log,
+    handleEvents: storeEvents,
   })
 
-  const clickhouseHealth: Component = {
-    id: 'clickhouse',
-    async health() {
-      const ping = await clickhouse.ping()
-      return ping.success ? { ok: true, detail: 'reachable' } : { ok: false, detail: String(ping.error.message) }
-    },
-  }
-  const components: Component[] = [consumer, producer, clickhouseHealth, batchWriter]
-  await deps.healthApp.register(healthRoutes, { components: () => components, registry })
-  await deps.healthApp.listen({ port: settings.PORT, host: settings.HOST })
-  const address = deps.healthApp.server.address()
-  const port = typeof address === 'object' && address !== null ? address.port : settings.PORT
-
-  let sqlServer: SqlHttpServer | undefined
+  let port = config.PORT
   let sqlPort: number | undefined
-  if (deps.sqlSession) {
-    sqlServer = createSqlHttpServer({ session: deps.sqlSession, log })
-    sqlPort = await sqlServer.listen(settings.CLICKHOUSE_HTTP_PORT, settings.HOST)
-  }
-
-  await consumer.start()
-  log.info({ database, topics: inputs.map((i) => i.topic), port, sqlPort }, 'sink running')
+  const sqlServer = sqlSession && createSqlHttpServer({ session: sqlSession, log })
+  const components: Component[] = [
+    {
+      id: 'clickhouse',
+      start: async () =>
+        void await migrateSchema(clickhouse, {
+          database,
+          retentionDays: {
+            clicks: config.CLICKS_TTL_DAYS,
+            postbacks: config.POSTBACKS_TTL_DAYS,
+            conversions: config.CONVERSIONS_TTL_DAYS,
+          },
+          log,
+        }),
+      stop: async () => {
+        if (!ownsClickHouse) return
+        await sqlSession?.close()
+        await clickhouse.close()
+      },
+      async health() {
+        const ping = await clickhouse.ping()
+        return ping.success ? { ok: true, detail: 'reachable' } : { ok: false, detail: String(ping.error.message) }
+      },
+    },
+    {
+      id: 'kafka-topics',
+      start: async () =>
+        void (await ensurePipelineTopics(kafka, {
+          topicPrefix: config.KAFKA_TOPIC_PREFIX,
+          partitions: config.KAFKA_TOPIC_PARTITIONS,
+          replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+        })),
+      health: () => ({ ok: true, detail: 'ensured at start' }),
+    },
+    deadLetters,
+    { id: writer.id, stop: () => writer.flush(), health: () => writer.health() },
+    {
+      id: 'http',
+      async start() {
+        await healthApp.register(healthRoutes, { components: () => readinessOf, registry })
+        await healthApp.listen({ port: config.PORT, host: config.HOST })
+        const address = healthApp.server.address()
+        if (typeof address === 'object' && address !== null) port = address.port
+      },
+      stop: () => healthApp.close(),
+      health: () => ({ ok: true, detail: 'listening' }),
+    },
+    {
+      id: 'sql-http',
+      async start() {
+        if (sqlServer) sqlPort = await sqlServer.listen(config.CLICKHOUSE_HTTP_PORT, config.HOST)
+      },
+      stop: async () => sqlServer?.close(),
+      health: () => ({ ok: true, detail: sqlServer ? 'listening' : 'not embedded' }),
+    },
+    {
+      id: consumer.id,
+      async start() {
+        await consumer.start()
+        log.info({ database, topics: inputs.map((i) => i.topic), port, sqlPort }, 'sink running')
+      },
+      // kafkajs skips commits once the consumer is stopping, so the batches in hand are
+      // stored (at once, not on the timers) and committed while it still runs. Batches caught
+      // by the stop itself are stored but replayed on the next start, which the insert token
+      // makes a no-op.
+      async stop() {
+        writer.stopBatching()
+        const deadline = Date.now() + 5_000
+        do {
+          await writer.flush()
+          await new Promise((resolve) => setTimeout(resolve, 20))
+        } while (consumer.batchesInFlight() > 0 && Date.now() < deadline)
+        await Promise.all([consumer.stop(), writer.flush()])
+      },
+      health: () => consumer.health(),
+    },
+  ]
+  const readinessOf: Component[] = [consumer, deadLetters, components[0]!, writer]
+  const lifecycle = componentLifecycle(components, log)
 
   return {
-    port,
-    sqlPort,
-    writer: batchWriter,
-    storePartitionBatch,
-    shutdownSteps: () => [
-      {
-        name: 'store what was consumed, commit it, leave the group',
-        // kafkajs skips commits once the consumer is stopping, so the batches in hand are
-        // stored (at once, not on the timers) and committed while it still runs. Batches
-        // caught by the stop itself are stored but replayed on the next start, which the
-        // insert token makes a no-op.
-        run: async () => {
-          batchWriter.stopBatching()
-          const deadline = Date.now() + 5_000
-          do {
-            await batchWriter.flush()
-            await new Promise((resolve) => setTimeout(resolve, 20))
-          } while (batchesInFlight > 0 && Date.now() < deadline)
-          await Promise.all([consumer.stop(), batchWriter.flush()])
-        },
-      },
-      { name: 'flush the writer', run: () => batchWriter.flush() },
-      { name: 'flush dead letters', run: () => producer.stop() },
-      {
-        name: 'close HTTP',
-        run: async () => {
-          await sqlServer?.close()
-          await deps.healthApp.close()
-        },
-      },
-      { name: 'close Kafka admin', run: () => lagProbe.close() },
-      {
-        name: 'close ClickHouse',
-        run: async () => {
-          await deps.sqlSession?.close()
-          await clickhouse.close()
-        },
-      },
-    ],
+    log,
+    kafka,
+    get port() {
+      return port
+    },
+    get sqlPort() {
+      return sqlPort
+    },
+    writer,
+    storePartitionBatch: (batch) => consumer.handleBatch(batch),
+    components,
+    start: () => lifecycle.start(),
+    stop: () => lifecycle.stop(),
   }
+}
+
+/**
+ * @deprecated The former entry (benchmarks): creates and starts the sink with the caller's
+ * clients; `shutdownSteps()` stops it without closing them.
+ */
+export async function startSink(
+  deps: Required<Pick<SinkDeps, 'kafka' | 'clickhouse' | 'healthApp' | 'log'>> & { sqlSession: ClickHouseClient | undefined },
+  config: SinkConfig,
+): Promise<SinkService & { shutdownSteps(): { name: string; run(): Promise<void> }[] }> {
+  const sink = createSinkService(config, deps)
+  await sink.start()
+  return Object.assign(sink, { shutdownSteps: () => [{ name: 'stop the sink', run: () => sink.stop() }] })
 }

@@ -1,4 +1,3 @@
-import Fastify from 'fastify'
 import { clickHouseTarget, createClickHouse, type ClickHouseClient } from '@clickjoin/clickhouse'
 import {
   clickV1Contract,
@@ -12,9 +11,9 @@ import {
 import { createBatchingProducer, createKafka, type Kafka } from '@clickjoin/kafka'
 import { testStackEnv, uniqueName } from '@clickjoin/local-stack/testing'
 import { sinkConfigFromEnv, type SinkConfig } from '../src/config.ts'
-import { startSink, type RunningSink } from '../src/sink.ts'
+import { createSinkService, type SinkService } from '../src/sink.ts'
 
-const quietLog = { info: () => undefined, warn: () => undefined, error: () => undefined }
+const quietLog = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined }
 
 /** The environment a sink under test gets: its own topics, group and database. */
 export function testSinkEnv(overrides: Record<string, string> = {}): Record<string, string> {
@@ -36,28 +35,18 @@ export function testSinkEnv(overrides: Record<string, string> = {}): Record<stri
 
 export interface TestSink {
   config: SinkConfig
-  sink: RunningSink
+  sink: SinkService
   kafka: Kafka
   stop(): Promise<void>
 }
 
-/** The sink in this process, wired like server.ts but with test config and a quiet log. */
+/** The sink in this process, composed by createSinkService like server.ts, with test config and a quiet log. */
 export async function startTestSink(env: Record<string, string>): Promise<TestSink> {
   const config = sinkConfigFromEnv(env)
-  const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'sink-test', log: () => undefined })
-  const target = clickHouseTarget(config.CLICKHOUSE_URL, config.CLICKHOUSE_DATA_DIR)
-  const clickhouse = createClickHouse(target)
-  const sqlSession = target.kind === 'embedded' ? createClickHouse(target) : undefined
-  const healthApp = Fastify({ logger: false })
-  const sink = await startSink({ kafka, clickhouse, sqlSession, healthApp, log: quietLog }, config)
-  return {
-    config,
-    sink,
-    kafka,
-    async stop() {
-      for (const step of sink.shutdownSteps()) await step.run()
-    },
-  }
+  const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'sink-test' })
+  const sink = createSinkService(config, { kafka, log: quietLog })
+  await sink.start()
+  return { config, sink, kafka, stop: () => sink.stop() }
 }
 
 /** A reader of the same data, on its own session (settings never shared with the sink's). */

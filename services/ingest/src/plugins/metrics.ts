@@ -5,45 +5,45 @@ import { Counter, Histogram, type Registry } from 'prom-client'
 export function createIngestMetrics(registry: Registry) {
   return {
     requests: new Counter({
-      name: 'ingest_http_requests_total',
+      name: 'clickjoin_ingest_http_requests_total',
       help: 'HTTP requests answered, by route, method and status',
       labelNames: ['route', 'method', 'status'] as const,
       registers: [registry],
     }),
     requestDuration: new Histogram({
-      name: 'ingest_http_request_duration_seconds',
+      name: 'clickjoin_ingest_http_request_duration_seconds',
       help: 'Time to answer, by route (includes waiting for the Kafka acknowledgement)',
       labelNames: ['route'] as const,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
     rejects: new Counter({
-      name: 'ingest_rejects_total',
+      name: 'clickjoin_ingest_rejects_total',
       help: 'Requests refused or not recorded, by reason (the error code answered)',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
     eventsPublished: new Counter({
-      name: 'ingest_events_published_total',
+      name: 'clickjoin_ingest_events_published_total',
       help: 'Events acknowledged by Kafka, by kind',
       labelNames: ['kind'] as const,
       registers: [registry],
     }),
     kafkaBatchMessages: new Histogram({
-      name: 'ingest_kafka_batch_messages',
+      name: 'clickjoin_ingest_kafka_batch_messages',
       help: 'Messages per Kafka produce batch',
       buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
       registers: [registry],
     }),
     kafkaBatchDuration: new Histogram({
-      name: 'ingest_kafka_batch_duration_seconds',
+      name: 'clickjoin_ingest_kafka_batch_duration_seconds',
       help: 'Time from sending a batch to the broker acknowledgement, by outcome',
       labelNames: ['ok'] as const,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
     redisErrors: new Counter({
-      name: 'ingest_redis_errors_total',
+      name: 'clickjoin_ingest_redis_errors_total',
       help: 'Redis commands that failed on the hot path (duplicate-click flag)',
       registers: [registry],
     }),
