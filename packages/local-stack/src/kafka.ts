@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, readdir, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
@@ -47,6 +47,67 @@ export async function ensureKafkaJars(log: (line: string) => void = () => undefi
   if (!jars.some((f) => f.startsWith('kafka_2.13-'))) throw new Error(`no Kafka jar in ${libs}`)
   await writeFile(marker, `${jars.length} jars\n`)
   return libs
+}
+
+const toolsPom = `<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>clickjoin.local</groupId>
+  <artifactId>kafka-tools</artifactId>
+  <version>1</version>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>${KAFKA_VERSION}</version></dependency>
+  </dependencies>
+</project>
+`
+
+/** Kafka's command-line tools as in its distribution's bin/, each a `java` call on our jars. */
+const KAFKA_TOOLS: Record<string, string> = {
+  'kafka-console-consumer': 'org.apache.kafka.tools.consumer.ConsoleConsumer',
+  'kafka-console-producer': 'kafka.tools.ConsoleProducer',
+  'kafka-topics': 'org.apache.kafka.tools.TopicCommand',
+  'kafka-consumer-groups': 'org.apache.kafka.tools.consumer.group.ConsumerGroupCommand',
+  'kafka-get-offsets': 'org.apache.kafka.tools.GetOffsetShell',
+}
+
+/**
+ * Kafka's CLI tools (`kafka-console-consumer`, `kafka-topics`, …) in `.cache/kafka-<v>/bin`,
+ * fetched once from Maven Central next to the broker's jars (their extra jars in `tools/`,
+ * kept off the broker's classpath). Returns the bin folder.
+ */
+export async function ensureKafkaTools(log: (line: string) => void = () => undefined): Promise<string> {
+  const libs = await ensureKafkaJars(log)
+  const dir = path.join(cacheDir, `kafka-${KAFKA_VERSION}`)
+  const tools = path.join(dir, 'tools')
+  const bin = path.join(dir, 'bin')
+  const marker = path.join(dir, '.tools-complete')
+  if (existsSync(marker)) return bin
+  await mkdir(tools, { recursive: true })
+  await writeFile(path.join(tools, 'pom.xml'), toolsPom)
+  log(`fetching Apache Kafka ${KAFKA_VERSION} command-line tools from Maven Central into ${tools}`)
+  try {
+    await run('mvn', ['-q', '-B', '-f', path.join(tools, 'pom.xml'), 'dependency:copy-dependencies', `-DoutputDirectory=${tools}`, '-DincludeScope=runtime'], {
+      maxBuffer: 16 * 1024 * 1024,
+    })
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string }
+    throw new Error(`could not fetch the Kafka tools with Maven: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`)
+  }
+  // Jars the broker's folder has too (kafka-clients, slf4j…): one copy on the classpath.
+  const inLibs = new Set(await readdir(libs))
+  for (const jar of await readdir(tools)) if (inLibs.has(jar)) await rm(path.join(tools, jar))
+  await mkdir(bin, { recursive: true })
+  const log4j = path.join(dir, 'tools-log4j.properties')
+  await writeFile(log4j, 'log4j.rootLogger=WARN, stderr\nlog4j.appender.stderr=org.apache.log4j.ConsoleAppender\nlog4j.appender.stderr.Target=System.err\nlog4j.appender.stderr.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n\n')
+  for (const [name, mainClass] of Object.entries(KAFKA_TOOLS)) {
+    const file = path.join(bin, name)
+    await writeFile(
+      file,
+      `#!/bin/sh\n# written by @clickjoin/local-stack: Kafka ${KAFKA_VERSION}'s ${name}.sh\nexec java -Xmx512m -Dlog4j.configuration=file:${log4j} -cp '${tools}/*:${libs}/*' ${mainClass} "$@"\n`,
+    )
+    await chmod(file, 0o755)
+  }
+  await writeFile(marker, `${Object.keys(KAFKA_TOOLS).join(' ')}\n`)
+  return bin
 }
 
 export interface KafkaBrokerOptions {

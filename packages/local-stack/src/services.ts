@@ -11,6 +11,7 @@ export interface ServiceSpec {
 export interface RunningService {
   name: string
   port: number
+  /** The current process; a supervised service gets a new one after each restart. */
   process: ManagedProcess
 }
 
@@ -21,34 +22,106 @@ export function serviceEntry(name: string): string {
   return path.join(repoRoot, 'services', name, 'src', 'server.ts')
 }
 
+export interface StartServiceOptions {
+  env: NodeJS.ProcessEnv
+  logDir: string
+  readyTimeoutMs?: number
+}
+
 /**
  * Runs one service as a child process (`node --import tsx services/<name>/src/server.ts`),
  * its output prefixed on our stdout and kept in `<logDir>/<name>.log`, and waits until its
- * `/readyz` answers 200.
+ * `/readyz` answers 200. The child gets our PID in `CLICKJOIN_PARENT_PID` and shuts itself
+ * down when we are gone, even after a `kill -9` of us.
  */
-export async function startService(
-  spec: ServiceSpec,
-  options: { env: NodeJS.ProcessEnv; logDir: string; readyTimeoutMs?: number },
-): Promise<RunningService> {
+export async function startService(spec: ServiceSpec, options: StartServiceOptions): Promise<RunningService> {
   await mkdir(options.logDir, { recursive: true })
+  const logFile = path.join(options.logDir, `${spec.name}.log`)
   const proc = startProcess(spec.name, process.execPath, ['--import', 'tsx', serviceEntry(spec.name)], {
     cwd: repoRoot,
-    env: { ...options.env, PORT: String(spec.port) },
-    logFile: path.join(options.logDir, `${spec.name}.log`),
+    env: { ...options.env, PORT: String(spec.port), CLICKJOIN_PARENT_PID: String(process.pid) },
+    logFile,
     echoPrefix: `[${spec.name}] `.padEnd(13),
   })
+  const timeoutMs = options.readyTimeoutMs ?? 120_000
+  let lastAnswer = 'no answer yet'
   try {
     await waitUntilReady(
       proc,
-      async () => (await fetch(`http://127.0.0.1:${spec.port}/readyz`)).status === 200,
-      options.readyTimeoutMs ?? 120_000,
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${spec.port}/readyz`)
+        lastAnswer = `${res.status} ${(await res.text()).slice(0, 500)}`
+        return res.status === 200
+      },
+      timeoutMs,
       `/readyz on port ${spec.port}`,
     )
   } catch (err) {
     await proc.stop(10_000)
-    throw err
+    const why = proc.isRunning() ? '' : ` (${err instanceof Error ? err.message : String(err)})`
+    throw new Error(
+      `${spec.name} did not become ready within ${Math.round(timeoutMs / 1000)} s${why}; ` +
+        `last /readyz answer: ${lastAnswer}; its log: ${logFile}`,
+      { cause: err },
+    )
   }
   return { name: spec.name, port: spec.port, process: proc }
+}
+
+export interface SuperviseOptions {
+  log: (line: string) => void
+  /** After each restart, with the new process (e.g. to update a PID file). */
+  onRestart?: (service: RunningService) => void
+  /** First pause before a restart; doubles per quick death up to 30 s. */
+  initialBackoffMs?: number
+}
+
+/**
+ * Restarts a service whose process ends while we did not stop it, with backoff (1 s doubling
+ * to 30 s, back to 1 s once it ran for a minute), each restart logged. Returns the stop that
+ * ends the supervision and the service.
+ */
+function supervise(service: RunningService, start: () => Promise<RunningService>, options: SuperviseOptions): () => Promise<void> {
+  let stopping = false
+  let backoffMs = options.initialBackoffMs ?? 1_000
+  let timer: NodeJS.Timeout | undefined
+  let restarting: Promise<void> | undefined
+
+  const scheduleRestart = (reason: string, ranMs: number) => {
+    if (stopping) return
+    if (ranMs > 60_000) backoffMs = options.initialBackoffMs ?? 1_000
+    const delay = backoffMs
+    backoffMs = Math.min(30_000, backoffMs * 2)
+    options.log(`${service.name} ${reason}; restarting in ${(delay / 1000).toFixed(1)} s`)
+    timer = setTimeout(() => {
+      timer = undefined
+      restarting = (async () => {
+        if (stopping) return
+        try {
+          const next = await start()
+          service.process = next.process
+          if (stopping) return
+          options.log(`${service.name} restarted (pid ${next.process.pid})`)
+          options.onRestart?.(service)
+          watch(next.process)
+        } catch (err) {
+          // startService has stopped the process that did not get ready.
+          scheduleRestart(`restart failed: ${err instanceof Error ? err.message : String(err)}`, 0)
+        }
+      })()
+    }, delay)
+  }
+  const watch = (proc: ManagedProcess) => {
+    const startedAt = Date.now()
+    void proc.exited.then((code) => scheduleRestart(`exited (${code})`, Date.now() - startedAt))
+  }
+  watch(service.process)
+  return async () => {
+    stopping = true
+    if (timer) clearTimeout(timer)
+    await restarting
+    await service.process.stop(60_000)
+  }
 }
 
 export interface Pipeline {
@@ -65,22 +138,34 @@ export interface Pipeline {
 /**
  * The three services as separate processes against a running stack, in starting order, each
  * ready before the next starts. `env` adds to or overrides the stack's endpoints (topic
- * prefix, key prefix, secrets, ports...).
+ * prefix, key prefix, secrets, ports...). With `supervise`, a service that dies is restarted.
  */
 export async function startPipeline(options: {
   env: NodeJS.ProcessEnv
   logDir: string
   ports: Record<ServiceSpec['name'], number> & { clickhouseHttp: number }
+  supervise?: SuperviseOptions
+  readyTimeoutMs?: number
 }): Promise<Pipeline> {
   const env: NodeJS.ProcessEnv = { ...process.env, ...options.env, CLICKHOUSE_HTTP_PORT: String(options.ports.clickhouseHttp) }
   const services: RunningService[] = []
+  const stops: Array<() => Promise<void>> = []
   const stop = async () => {
-    for (const s of [...services].reverse()) await s.process.stop(60_000)
+    for (const s of stops.splice(0).reverse()) await s()
     services.length = 0
   }
   try {
     for (const name of serviceOrder) {
-      services.push(await startService({ name, port: options.ports[name] }, { env, logDir: options.logDir }))
+      const spec = { name, port: options.ports[name] }
+      const start = () =>
+        startService(spec, {
+          env,
+          logDir: options.logDir,
+          ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
+        })
+      const service = await start()
+      services.push(service)
+      stops.push(options.supervise ? supervise(service, start, options.supervise) : () => service.process.stop(60_000))
     }
   } catch (err) {
     await stop()

@@ -1,5 +1,6 @@
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, readlink, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { z } from 'zod'
 import { ConfigError, parseEnv, port } from '@clickjoin/config'
@@ -34,30 +35,88 @@ try {
 } catch (err) {
   if (err instanceof ConfigError) {
     console.error(err.message)
-    process.exit(2)
+    process.exit(78) // EX_CONFIG, like every service
   }
   throw err
 }
 const dataDir = path.resolve(config.CLICKJOIN_DATA_DIR)
 const pidFile = path.join(dataDir, 'stack.pids')
 
-/** A run killed with -9 may have left children holding our ports: stop those that are ours. */
+/**
+ * Whether a PID from the last run's PID file is still one of ours, not a reused PID: Kafka has
+ * the data dir on its command line, Redis runs inside it (redis-server rewrites its command
+ * line but chdirs to its --dir), the services have it in their environment.
+ */
+async function isOurs(pid: number): Promise<boolean> {
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined)
+  if (cmdline === undefined) return false
+  if (cmdline.includes(dataDir)) return true
+  const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => '')
+  if (cwd === dataDir || cwd.startsWith(`${dataDir}/`)) return true
+  const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '')
+  return environ.split('\0').some((entry) => entry.startsWith('CLICKJOIN_DATA_DIR=') && entry.slice(19) === dataDir)
+}
+
+async function exited(pid: number, withinMs: number): Promise<boolean> {
+  const deadline = Date.now() + withinMs
+  while (Date.now() < deadline) {
+    if ((await readFile(`/proc/${pid}/cmdline`).catch(() => null)) === null) return true
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return false
+}
+
+/**
+ * A run killed with -9 leaves its watcher to stop its children; should any still hold our
+ * ports (the watcher killed too), stop those that are ours: services first (last in the
+ * file), then Redis and Kafka, each SIGTERM then SIGKILL after 30 s.
+ */
 async function stopLeftovers(): Promise<void> {
   const text = await readFile(pidFile, 'utf8').catch(() => '')
-  for (const pid of text.split('\n').map(Number).filter((n) => n > 0)) {
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
-    if (!cmdline.includes(dataDir) && !cmdline.includes('services/')) continue // the pid was reused
+  const pids = text.split('\n').map(Number).filter((n) => n > 0).reverse()
+  for (const pid of pids) {
+    if (!(await isOurs(pid))) continue
     log(`stopping leftover process ${pid} from a previous run`)
     try {
       process.kill(pid, 'SIGTERM')
     } catch {
       continue
     }
-    for (let i = 0; i < 300 && (await readFile(`/proc/${pid}/cmdline`).catch(() => null)); i++) {
-      await new Promise((r) => setTimeout(r, 100))
+    if (!(await exited(pid, 30_000))) {
+      log(`process ${pid} did not stop within 30 s; killing it`)
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {
+        // gone meanwhile
+      }
+      await exited(pid, 5_000)
     }
   }
   await rm(pidFile, { force: true })
+}
+
+/**
+ * A watcher outside our process group that outlives a `kill -9` of us: once we are gone it
+ * stops what the PID file lists, last first (services, then Redis, then Kafka). A clean stop
+ * removes the file first, so the watcher then has nothing to do.
+ */
+function startOrphanWatcher(): void {
+  const script = `
+    while kill -0 "$1" 2>/dev/null; do sleep 1; done
+    [ -f "$2" ] || exit 0
+    for pid in $(tac "$2"); do
+      kill -TERM "$pid" 2>/dev/null || continue
+      i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+      kill -KILL "$pid" 2>/dev/null
+    done
+    rm -f "$2"`
+  const watcher = spawn('sh', ['-c', script, 'clickjoin-watch', String(process.pid), pidFile], { detached: true, stdio: 'ignore' })
+  watcher.unref()
+}
+
+async function writePids(): Promise<void> {
+  const pids = [...(stack?.pids ?? []), ...(pipeline?.services.map((s) => s.process.pid) ?? [])]
+  await writeFile(pidFile, pids.join('\n') + '\n')
 }
 
 /** The click-ID key is generated once per data dir: every service must verify with the same key. */
@@ -71,19 +130,24 @@ async function clickIdKeys(): Promise<string> {
   return keys
 }
 
+/** The demo campaign and partner, each created only when missing: an operator's changes stay. */
 async function seedDemo(ingestUrl: string): Promise<void> {
   const headers = { authorization: `Bearer ${config.ADMIN_TOKEN}`, 'content-type': 'application/json' }
-  const put = async (what: string, body: object) => {
+  const putIfMissing = async (what: string, body: object) => {
+    const existing = await fetch(`${ingestUrl}/admin/${what}`, { headers })
+    if (existing.status === 200) return
+    if (existing.status !== 404) throw new Error(`reading ${what} failed: ${existing.status} ${await existing.text()}`)
     const res = await fetch(`${ingestUrl}/admin/${what}`, { method: 'PUT', headers, body: JSON.stringify(body) })
     if (!res.ok) throw new Error(`seeding ${what} failed: ${res.status} ${await res.text()}`)
+    log(`seeded ${what}`)
   }
-  await put('campaigns/demo', {
+  await putIfMissing('campaigns/demo', {
     destination: 'https://shop.example.com/landing?cid={click_id}&pub={pub}&sub1={sub1}',
     status: 'active',
     payout: { type: 'cpa', amount: '2.50' },
     pixel_enabled: true,
   })
-  await put('partners/demo', { secret: 'demo-secret' })
+  await putIfMissing('partners/demo', { secret: 'demo-secret' })
 }
 
 let pipeline: Pipeline | undefined
@@ -111,9 +175,9 @@ process.on('SIGTERM', () => void shutdown('SIGTERM'))
 try {
   await mkdir(dataDir, { recursive: true })
   await stopLeftovers()
+  startOrphanWatcher()
   stack = await startStack({ dataDir, kafkaPort: config.KAFKA_PORT, redisPort: config.REDIS_PORT, log })
-  const pids = [...stack.pids]
-  await writeFile(pidFile, pids.join('\n') + '\n')
+  await writePids()
 
   log('starting sink, attributor and ingest')
   pipeline = await startPipeline({
@@ -123,6 +187,8 @@ try {
       ADMIN_TOKEN: config.ADMIN_TOKEN,
       CLICK_ID_KEYS: await clickIdKeys(),
       CLICKHOUSE_DATA_DIR: path.join(dataDir, 'clickhouse'),
+      // Marks the services as this data dir's, for stopLeftovers.
+      CLICKJOIN_DATA_DIR: dataDir,
     },
     logDir: path.join(dataDir, 'logs'),
     ports: {
@@ -131,8 +197,9 @@ try {
       sink: config.SINK_PORT,
       clickhouseHttp: config.CLICKHOUSE_HTTP_PORT,
     },
+    supervise: { log, onRestart: () => void writePids().catch(() => undefined) },
   })
-  await writeFile(pidFile, [...pids, ...pipeline.services.map((s) => s.process.pid)].join('\n') + '\n')
+  await writePids()
   const ingestUrl = pipeline.ingestUrl
   const sqlUrl = pipeline.sqlUrl
   await seedDemo(ingestUrl)
