@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { freePort, repoRoot } from '@clickjoin/local-stack'
+import { freePort, isPortOpen, repoRoot } from '@clickjoin/local-stack'
 import { tempDir, waitFor } from '@clickjoin/local-stack/testing'
 
 /**
@@ -21,16 +21,22 @@ let env: NodeJS.ProcessEnv
 let ports: Record<'kafka' | 'redis' | 'ingest' | 'attributor' | 'sink' | 'sql', number>
 const running: Start[] = []
 
+/** Seven distinct free ports; Kafka's controller takes the port after Kafka's. */
 async function freePorts() {
-  const kafka = await freePort()
-  return {
-    kafka,
-    redis: await freePort(),
-    ingest: await freePort(),
-    attributor: await freePort(),
-    sink: await freePort(),
-    sql: await freePort(),
+  const taken = new Set<number>()
+  const next = async (): Promise<number> => {
+    for (;;) {
+      const port = await freePort()
+      if (!taken.has(port)) {
+        taken.add(port)
+        return port
+      }
+    }
   }
+  let kafka = await next()
+  while (taken.has(kafka + 1) || (await isPortOpen(kafka + 1))) kafka = await next()
+  taken.add(kafka + 1)
+  return { kafka, redis: await next(), ingest: await next(), attributor: await next(), sink: await next(), sql: await next() }
 }
 
 function npmStart(): Start {
@@ -42,7 +48,8 @@ function npmStart(): Start {
   let text = ''
   child.stdout!.on('data', (chunk: Buffer) => (text += chunk.toString()))
   child.stderr!.on('data', (chunk: Buffer) => (text += chunk.toString()))
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code ?? -1)))
+  // 'close': after the last output, so a failure's message is in hand.
+  const exited = new Promise<number | string>((resolve) => child.once('close', (code, signal) => resolve(signal ?? code ?? -1)))
   const start = { child, output: () => text, exited }
   running.push(start)
   return start
