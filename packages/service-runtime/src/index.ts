@@ -9,5 +9,5 @@ export {
 export { healthRoutes, type HealthRoutesOptions } from './health-routes.ts'
 export { onShutdownSignals, type ShutdownStep, type Logger } from './shutdown.ts'
 export { loggerOptions } from './logger.ts'
-export { createMetricsRegistry } from './metrics.ts'
+export { createMetricsRegistry, metricPrefix } from './metrics.ts'
 export { EXIT_CONFIG, runService, type RunnableService, type RunServiceOptions, type ServiceDefinition } from './run-service.ts'

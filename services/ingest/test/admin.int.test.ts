@@ -100,6 +100,9 @@ describe('operations', () => {
     expect(metrics).toContain('clickjoin_ingest_rejects_total{reason="unknown_campaign"')
     expect(metrics).toContain('clickjoin_ingest_kafka_batch_messages_bucket')
     expect(metrics).toContain('clickjoin_ingest_http_request_duration_seconds_bucket')
+    const names = [...metrics.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!)
+    expect(names.filter((name) => !name.startsWith('clickjoin_ingest_'))).toEqual([])
+    expect(new Set(names).size).toBe(names.length) // no name with two types
     const openapi = (await svc.app.inject({ url: '/docs/openapi.json' })).json<{ openapi: string; paths: Record<string, unknown> }>()
     expect(openapi.openapi).toMatch(/^3\./)
     for (const path of ['/c/{campaignId}', '/c', '/clicks', '/postback', '/pixel.gif', '/admin/campaigns/{id}', '/admin/partners/{id}']) {

@@ -307,6 +307,10 @@ describe('sink: topics to tables', () => {
     expect(metrics).toMatch(/clickjoin_sink_rows_written_total\{[^}]*table="clicks"[^}]*\} \d+/)
     expect(metrics).toMatch(/clickjoin_sink_insert_duration_seconds_bucket/)
     expect(metrics).toMatch(/clickjoin_sink_consumer_lag_messages\{[^}]*topic=/)
+    expect(metrics).toMatch(/clickjoin_sink_events_consumed_total\{[^}]*topic=/)
+    const names = [...metrics.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!)
+    expect(names.filter((name) => !name.startsWith('clickjoin_sink_'))).toEqual([])
+    expect(new Set(names).size).toBe(names.length) // no name with two types
   })
 })
 
