@@ -79,6 +79,12 @@ export function componentLifecycle(components: readonly Component[], log?: Logge
           throw err
         }
         started.push(component)
+        if (stopping) {
+          // A stop arrived while this one was starting: the stop has already run over the
+          // others, so this one is stopped here rather than left running.
+          await stopStarted().catch(() => undefined)
+          throw new Error(`stopped while starting (during ${component.id})`)
+        }
       }
     },
     stop() {
