@@ -139,7 +139,8 @@ describe('npm start', () => {
     const link = await fetch(`http://127.0.0.1:${ports.ingest}/admin/campaigns/demo/link?pub=p`, {
       headers: { authorization: 'Bearer dev-admin-token' },
     })
-    if (link.status === 200) expect(await link.text()).toContain(`http://127.0.0.1:${ports.ingest}/c/demo`)
+    expect(link.status).toBe(200)
+    expect(await link.json()).toEqual({ url: `http://127.0.0.1:${ports.ingest}/c/demo?pub=p` })
 
     // kill -9 of npm start itself: every process it started goes away by itself.
     const started = await pids()
