@@ -73,8 +73,10 @@ export async function runService<C>(definition: ServiceDefinition<C>, options: R
       log.info({ reason }, 'stopped')
       exit(failed ? 1 : code)
     })())
-  process.once('SIGINT', () => void shutdown('SIGINT'))
-  process.once('SIGTERM', () => void shutdown('SIGTERM'))
+  // `on`, not `once`: a second signal (a supervisor and a watcher both asking) must not
+  // kill the process half-way through its one shutdown.
+  process.on('SIGINT', () => void shutdown('SIGINT'))
+  process.on('SIGTERM', () => void shutdown('SIGTERM'))
   watchParent(env['CLICKJOIN_PARENT_PID'], () => void shutdown('parent process exited'))
 
   try {
