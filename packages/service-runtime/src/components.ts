@@ -74,7 +74,8 @@ export function componentLifecycle(components: readonly Component[], log?: Logge
         try {
           await component.start?.()
         } catch (err) {
-          log?.error({ component: component.id, err }, 'start failed; stopping what was started')
+          // The caller logs the error itself (once); here only which part it was.
+          log?.warn({ component: component.id }, 'component failed to start; stopping what was started')
           await stopStarted().catch(() => undefined)
           throw err
         }
