@@ -1,4 +1,3 @@
-import type { ChainableCommander, Redis, Result } from 'ioredis'
 import { CLICK_ID_PATTERN } from '@clickjoin/click-id'
 import type { ClickV1 } from '@clickjoin/contracts'
 import type { ClickState } from './rules.ts'
@@ -7,7 +6,7 @@ import type { ClickState } from './rules.ts'
  * Redis layout of the attributor (docs/redis.md), every key under the service's key prefix:
  *
  *   k<click_id bytes>    string   the click as the join needs it (compact, see encodeClickState);
- *                                 TTL = the click's longest window + margin. The 32-character
+ *                                 TTL = the hot period (capped by its longest window) + margin. The 32-character
  *                                 click ID is stored as its 24 bytes (see clickKey)
  *   v:<conversion_id>    hash     n = latest version, o<k> = OutcomeV1 JSON of version k
  *   b:<postback_id>      string   "<conversion_id>\x1f<version>": which version this postback
@@ -85,96 +84,13 @@ export function decodeClickState(clickId: string, encoded: string, clickIdCreate
 }
 
 /**
- * How long to keep a click: until its longest window has passed since the click happened,
- * plus a margin for clock skew, the grace period and postbacks that reach us late.
+ * How long to keep a click in Redis: the hot period from now (older clicks are read from
+ * ClickHouse), but never past the end of its longest window, plus a margin for clock skew,
+ * the grace period and postbacks that reach us late.
  */
-export function clickTtlSeconds(click: ClickV1, nowMs: number, marginSeconds: number): number {
-  const endOfLongestWindowMs = click.ts + click.max_window_seconds * 1000
-  return Math.max(1, Math.ceil((endOfLongestWindowMs - nowMs) / 1000) + marginSeconds)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Lua scripts. Each is one atomic step; ioredis runs them by EVALSHA (EVAL on NOSCRIPT).
-// ---------------------------------------------------------------------------------------------
-
-/** The latest version of a conversion and its outcome, or nil. */
-const READ_CONVERSION = `
-local n = redis.call('HGET', KEYS[1], 'n')
-if not n then return nil end
-return {n, redis.call('HGET', KEYS[1], 'o' .. n)}
-`
-
-/**
- * Makes one decision stick, or refuses it, atomically (compare-and-set):
- *  - 'claimed'  the parked postback was already decided by someone else (sweeper/other member);
- *  - 'decided'  this postback_id already has a decision: the caller replays it instead;
- *  - 'conflict' the conversion changed since the caller read it: read again and decide again;
- *  - 'ok'       recorded a duplicate (postback → version 0);
- *  - <entry ID> recorded: postback → version, the conversion's new version, and the outcome
- *               appended to the outbox under this stream entry ID, all or nothing.
- * KEYS: conversion, postback record, outbox, due zset, parked hash
- * ARGV: expected version, new version (0 = duplicate), outcome JSON, TTL s, message key,
- *       claim member ('' = not parked), conversion_id
- */
-const COMMIT_DECISION = `
-local claim = ARGV[6]
-if claim ~= '' and not redis.call('ZSCORE', KEYS[4], claim) then return 'claimed' end
-local function release()
-  if claim ~= '' then
-    redis.call('ZREM', KEYS[4], claim)
-    redis.call('HDEL', KEYS[5], string.sub(claim, string.find(claim, ':', 1, true) + 1))
-  end
-end
-if redis.call('EXISTS', KEYS[2]) == 1 then release() return 'decided' end
-local current = redis.call('HGET', KEYS[1], 'n') or '0'
-if current ~= ARGV[1] then return 'conflict' end
-release()
-redis.call('SET', KEYS[2], ARGV[7] .. '\\31' .. ARGV[2], 'EX', ARGV[4])
-if ARGV[2] ~= '0' then
-  redis.call('HSET', KEYS[1], 'n', ARGV[2], 'o' .. ARGV[2], ARGV[3])
-  redis.call('EXPIRE', KEYS[1], ARGV[4])
-  return redis.call('XADD', KEYS[3], '*', 'k', ARGV[5], 'v', ARGV[3])
-end
-return 'ok'
-`
-
-/**
- * Parks a postback whose click has not arrived, unless the click is there now ('click': decide
- * at once) or the postback was already decided ('decided'). Parking twice keeps the first
- * deadline. Linearizable with the click writer: either this sees the click, or the click
- * writer's read of the parked hash (after its SET) sees this postback.
- * KEYS: click, postback record, parked hash, due zset
- * ARGV: postback_id, deadline ms, parked value (formatParked), due member
- */
-const PARK_POSTBACK = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'click' end
-if redis.call('EXISTS', KEYS[2]) == 1 then return 'decided' end
-if redis.call('HSETNX', KEYS[3], ARGV[1], ARGV[3]) == 1 then
-  redis.call('ZADD', KEYS[4], ARGV[2], ARGV[4])
-end
-return 'ok'
-`
-
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    cjReadConversion(conversionKey: string): Result<[string, string | null] | null, Context>
-    cjCommitDecision(...keysAndArgs: (string | Buffer | number)[]): Result<CommitResult, Context>
-    cjParkPostback(...keysAndArgs: (string | Buffer | number)[]): Result<ParkResult, Context>
-  }
-}
-
-/** A stream entry ID (`<ms>-<seq>`) when an outcome was appended to the outbox. */
-export type CommitResult = 'ok' | 'conflict' | 'decided' | 'claimed' | `${number}-${number}`
-
-export function isOutboxEntryId(result: string): result is `${number}-${number}` {
-  return /^\d+-\d+$/.test(result)
-}
-export type ParkResult = 'ok' | 'click' | 'decided'
-
-export function defineAttributorScripts(redis: Redis): void {
-  redis.defineCommand('cjReadConversion', { numberOfKeys: 1, lua: READ_CONVERSION })
-  redis.defineCommand('cjCommitDecision', { numberOfKeys: 5, lua: COMMIT_DECISION })
-  redis.defineCommand('cjParkPostback', { numberOfKeys: 4, lua: PARK_POSTBACK })
+export function clickTtlSeconds(click: ClickV1, nowMs: number, marginSeconds: number, hotSeconds = Infinity): number {
+  const untilEndOfLongestWindow = Math.ceil((click.ts + click.max_window_seconds * 1000 - nowMs) / 1000)
+  return Math.max(1, Math.min(untilEndOfLongestWindow, hotSeconds) + marginSeconds)
 }
 
 /** The parked-set member for a postback; click IDs that get parked never contain ':'. */
@@ -204,13 +120,4 @@ export function parseParked(stored: string): { deadlineMs: number; offset: strin
 export function parsePostbackRecord(stored: string): { conversionId: string; version: number } {
   const at = stored.lastIndexOf(SEPARATOR)
   return { conversionId: stored.slice(0, at), version: Number(stored.slice(at + 1)) }
-}
-
-/** Runs a pipeline and returns its replies, throwing the first command error. */
-export async function execPipeline(pipeline: ChainableCommander): Promise<unknown[]> {
-  const replies = (await pipeline.exec()) ?? []
-  return replies.map(([error, reply]) => {
-    if (error) throw error
-    return reply
-  })
 }

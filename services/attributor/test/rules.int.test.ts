@@ -145,6 +145,7 @@ describe('attribution rules (SPEC §5) through Kafka and Redis', () => {
     await writer?.stop()
     await attributor?.stop()
     redis?.disconnect()
+    await world?.stop()
   })
 
   for (const c of cases) {
