@@ -1,4 +1,4 @@
-import type { ClickHouseClient } from '@clickjoin/clickhouse'
+import { createClient, type ClickHouseClient } from '@clickhouse/client'
 import { fromMicros, toMicros, type ClickState, type ConversionSoFar } from './rules.ts'
 
 /**
@@ -7,6 +7,23 @@ import { fromMicros, toMicros, type ClickState, type ConversionSoFar } from './r
  * is thrown to the caller, which retries the whole batch without committing its offsets:
  * a click that is merely unreachable must never be taken for one that does not exist.
  */
+/**
+ * An HTTP client for the cold tier: a ClickHouse server (credentials in the URL) or the sink's
+ * read-only SQL endpoint. No keep-alive: the sink's endpoint may close an idle socket just as
+ * the client reuses it, and a lookup is one request per batch, where a fresh connection on the
+ * same host costs far less than a failed batch retried.
+ */
+export function createColdTierClient(url: string): ClickHouseClient {
+  const parsed = new URL(url)
+  return createClient({
+    url: `${parsed.protocol}//${parsed.host}${parsed.pathname}`,
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    keep_alive: { enabled: false },
+    request_timeout: 30_000,
+  })
+}
+
 export interface ColdTier {
   /** The clicks found, by click ID. `createdAtMs` is the time each click ID carries. */
   clicks(wanted: readonly { clickId: string; createdAtMs: number }[]): Promise<Map<string, ClickState>>
@@ -58,6 +75,16 @@ type ConversionRow = Record<
   string
 > & { is_fast: number }
 
+/**
+ * A ClickHouse string literal. IDs go into the query text (the request body), not into URL
+ * parameters: a batch's worth of IDs would exceed an HTTP server's URL/header limit.
+ */
+export function sqlString(text: string): string {
+  return `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
+}
+
+const sqlList = (items: readonly string[]) => `[${items.map(sqlString).join(',')}]`
+
 /** Money as the contracts write it ("2.5", "0"), whatever scale ClickHouse prints. */
 const money = (text: string) => fromMicros(toMicros(text.includes('.') ? text.replace(/\.?0+$/, '') || '0' : text))
 
@@ -74,9 +101,9 @@ export function createColdTier(client: ClickHouseClient, database: string): Cold
       `SELECT ${columns}
        FROM ${database}.click_lookup
        WHERE created_at BETWEEN fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND fromUnixTimestamp64Milli({to:Int64}, 'UTC')
-         AND click_id IN {ids:Array(String)}
+         AND click_id IN ${sqlList(wanted.map((w) => w.clickId))}
        LIMIT 1 BY click_id`,
-      { from: Math.min(...times), to: Math.max(...times), ids: wanted.map((w) => w.clickId) },
+      { from: times.reduce((a, b) => Math.min(a, b)), to: times.reduce((a, b) => Math.max(a, b)) },
     )
   }
 
@@ -116,8 +143,8 @@ export function createColdTier(client: ClickHouseClient, database: string): Cold
                 toString(ctit_ms) AS ctit_ms, toString(revenue) AS revenue, toString(payout) AS payout,
                 currency, is_fast, toString(toUnixTimestamp64Milli(updated_at)) AS updated_at
          FROM ${database}.conversions FINAL
-         WHERE conversion_id IN {ids:Array(String)}`,
-        { ids: conversionIds },
+         WHERE conversion_id IN ${sqlList(conversionIds)}`,
+        {},
       )
       for (const row of stored) {
         const version = Number(row.version)

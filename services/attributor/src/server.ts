@@ -3,9 +3,9 @@ import { Redis } from 'ioredis'
 import { createClickIdKeyring } from '@clickjoin/click-id'
 import { ConfigError, parseEnv } from '@clickjoin/config'
 import { topicNames } from '@clickjoin/contracts'
-import { clickHouseTarget, createClickHouse } from '@clickjoin/clickhouse'
 import { createKafka } from '@clickjoin/kafka'
 import { createMetricsRegistry, healthRoutes, loggerOptions, onShutdownSignals } from '@clickjoin/service-runtime'
+import { createColdTierClient } from './cold-tier.ts'
 import { AttributorEnv, clickHouseUrlFrom, clickIdKeysFrom } from './config.ts'
 import { createAttributorMetrics } from './metrics.ts'
 import { attributorConfigFromEnv, createAttributorService } from './service.ts'
@@ -44,7 +44,7 @@ const subscriber = new Redis(env.REDIS_URL)
 for (const connection of [redis, subscriber]) {
   connection.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'))
 }
-const clickhouse = createClickHouse(clickHouseTarget(clickHouseUrlFrom(env), ''))
+const clickhouse = createColdTierClient(clickHouseUrlFrom(env))
 const attributor = createAttributorService(attributorConfigFromEnv(env, topicNames(env.KAFKA_TOPIC_PREFIX)), {
   kafka,
   redis,

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis'
 import { createConfigStore, type ConfigStore } from '@clickjoin/campaigns'
 import type { ClickIdKeyring } from '@clickjoin/click-id'
-import type { ClickHouseClient } from '@clickjoin/clickhouse'
+import type { ClickHouseClient } from '@clickhouse/client'
 import type { TopicNames } from '@clickjoin/contracts'
 import { createBatchingProducer, ensureTopics, type Kafka } from '@clickjoin/kafka'
 import type { Component } from '@clickjoin/service-runtime'

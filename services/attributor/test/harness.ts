@@ -4,6 +4,7 @@ import { campaignFromInput, createConfigStore, longestWindow, type CampaignInput
 import { createClickIdKeyring, generateClickId, parseClickIdKeys, type ClickIdKeyring } from '@clickjoin/click-id'
 import {
   clickV1Contract,
+  conversionPartitionKey,
   decodeEvent,
   encodeEvent,
   outcomeV1Contract,
@@ -15,11 +16,11 @@ import {
   type TopicNames,
 } from '@clickjoin/contracts'
 import { createBatchingProducer, createKafka, ensureTopics, type EventProducer } from '@clickjoin/kafka'
-import { clickHouseTarget, createClickHouse } from '@clickjoin/clickhouse'
 import { startProcess, type ManagedProcess } from '@clickjoin/local-stack'
 import { readTopic, tempDir, testStackEnv, uniqueName } from '@clickjoin/local-stack/testing'
 import type { Registry } from 'prom-client'
 import { createMetricsRegistry } from '@clickjoin/service-runtime'
+import { createColdTierClient } from '../src/cold-tier.ts'
 import { createAttributorMetrics } from '../src/metrics.ts'
 import { createAttributorService, type AttributorService, type Log } from '../src/service.ts'
 import { startTestSink, testSinkEnv, type TestSink } from '../../sink/test/harness.ts'
@@ -123,7 +124,7 @@ export async function startAttributor(world: TestWorld, options: AttributorTestO
   const redis = new Redis(redisUrl)
   const subscriber = new Redis(redisUrl)
   for (const c of [redis, subscriber]) c.on('error', () => undefined)
-  const clickhouse = createClickHouse(clickHouseTarget(world.clickhouseUrl, ''))
+  const clickhouse = createColdTierClient(world.clickhouseUrl)
   const registry = createMetricsRegistry('attributor')
   const attributor = createAttributorService(
     {
@@ -197,7 +198,9 @@ export async function createEventWriter(world: TestWorld) {
       Promise.all(clicks.map((c) => producer.send(world.topics.clicks, { key: c.click_id, value: encodeEvent(clickV1Contract, c) }))),
     postbacks: (postbacks: PostbackV1[]) =>
       Promise.all(
-        postbacks.map((p) => producer.send(world.topics.conversions, { key: p.click_id, value: encodeEvent(postbackV1Contract, p) })),
+        postbacks.map((p) =>
+          producer.send(world.topics.conversions, { key: conversionPartitionKey(p), value: encodeEvent(postbackV1Contract, p) }),
+        ),
       ),
     raw: (topic: string, key: string, value: string) => producer.send(topic, { key, value }),
     stop: () => producer.stop(),

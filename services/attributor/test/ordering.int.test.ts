@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { CampaignInput } from '@clickjoin/campaigns'
+import { conversionPartitionKey } from '@clickjoin/contracts'
+import { waitFor } from '@clickjoin/local-stack/testing'
+import {
+  assertRepeatsIdentical,
+  createEventWriter,
+  createWorld,
+  latestByConversion,
+  makeClick,
+  makePostback,
+  putCampaigns,
+  readOutcomes,
+  startAttributor,
+  type InProcessAttributor,
+  type TestWorld,
+} from './harness.ts'
+
+const PAIRS = 1_000
+const campaign: CampaignInput = { destination: 'https://shop.example/', status: 'active', payout: { type: 'cpa', amount: '4' } }
+
+describe('postbacks of one conversion are decided in the order ingest acknowledged them', () => {
+  let world: TestWorld
+  let attributor: InProcessAttributor
+  let writer: Awaited<ReturnType<typeof createEventWriter>>
+
+  beforeAll(async () => {
+    world = await createWorld('attr_order')
+    await putCampaigns(world, { order: campaign })
+    attributor = await startAttributor(world)
+    writer = await createEventWriter(world)
+  })
+  afterAll(async () => {
+    await writer?.stop()
+    await attributor?.stop()
+    await world?.stop()
+  })
+
+  it(`a charge-back sent with another click ID right after its approval ends rejected (${PAIRS} pairs)`, async () => {
+    const now = Date.now()
+    const pairs = Array.from({ length: PAIRS }, (_, i) => {
+      const approvedClick = makeClick('order', campaign, now - 60_000 - i)
+      const otherClick = makeClick('order', campaign, now - 30_000 - i)
+      const txn = `order-${i}`
+      return {
+        clicks: [approvedClick, otherClick],
+        approved: makePostback(approvedClick.click_id, now - 10_000, { txn_id: txn, revenue: '20' }),
+        chargeBack: makePostback(otherClick.click_id, now - 5_000, { txn_id: txn, status: 'rejected' }),
+      }
+    })
+    await writer.clicks(pairs.flatMap((p) => p.clicks))
+
+    // Under load: every pair at once, each charge-back sent as soon as its approval was acknowledged.
+    await Promise.all(
+      pairs.map(async (p) => {
+        await writer.postbacks([p.approved])
+        await writer.postbacks([p.chargeBack])
+      }),
+    )
+
+    const messages = await waitFor(
+      () => readOutcomes(world),
+      (m) => m.length >= 2 * PAIRS,
+      120_000,
+      'two versions of every conversion',
+    )
+    assertRepeatsIdentical(messages)
+    const latest = latestByConversion(messages)
+    const wrong = pairs
+      .map((p) => latest.get(`t:${p.approved.partner_id}:${p.approved.txn_id}`))
+      .filter((o) => !(o && o.version === 2 && o.status === 'rejected' && o.payout === '0' && o.outcome === 'attributed'))
+    expect({ wrong: wrong.length, first: wrong.slice(0, 3) }).toEqual({ wrong: 0, first: [] })
+    // Attribution of the first decision: the click the approval named.
+    for (const p of pairs.slice(0, 50)) {
+      expect(latest.get(`t:${p.approved.partner_id}:${p.approved.txn_id}`)?.click_id).toBe(p.approved.click_id)
+    }
+    // One key per conversion: both postbacks of a pair share it.
+    expect(pairs.every((p) => conversionPartitionKey(p.approved) === conversionPartitionKey(p.chargeBack))).toBe(true)
+  })
+})
