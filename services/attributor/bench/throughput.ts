@@ -62,9 +62,12 @@ async function bareEachBatchRate(world: TestWorld): Promise<number> {
   return N / ((doneAt - firstAt) / 1000)
 }
 
+let worldToStop: TestWorld | undefined
 try {
   // A Redis of our own: the production key prefix, so bytes per click are what production sees.
-  const world = { ...(await createWorld('bench')), ...(stack.sources.redis === 'environment' ? {} : { keyPrefix: 'cj:' }) }
+  const created = await createWorld('bench') // with its sink: the cold tier the attributor reads
+  worldToStop = created
+  const world = { ...created, ...(stack.sources.redis === 'environment' ? {} : { keyPrefix: 'cj:' }) }
   await putCampaigns(world, { load: workloadCampaign })
   const writer = await createEventWriter(world)
   const now = Date.now()
@@ -159,6 +162,7 @@ try {
   console.log(`  per conversion: v: hash ${String(conversionBytes)} bytes (one version), b: record ${String(postbackBytes)} bytes per postback`)
   console.log(`  sample value (${value?.length ?? 0} bytes): ${JSON.stringify(value?.toString('utf8'))}`)
 } finally {
+  await worldToStop?.stop()
   await stack.stop()
   await rm(dataDir, { recursive: true, force: true })
 }

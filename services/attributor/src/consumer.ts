@@ -124,6 +124,19 @@ export function createAttributorConsumer(deps: AttributorConsumerDeps, settings:
    */
   async function retried(batch: PartitionBatch, work: () => Promise<void>): Promise<void> {
     const maxBackoffMs = settings.maxRetryBackoffMs ?? 5_000
+    // kafkajs heartbeats only between batches: a batch that waits for ClickHouse or works
+    // longer than the session timeout would otherwise cost this member its partitions.
+    const pump = setInterval(() => {
+      batch.heartbeat().catch(() => undefined)
+    }, 1_000)
+    try {
+      await retryUntilDone(batch, work, maxBackoffMs)
+    } finally {
+      clearInterval(pump)
+    }
+  }
+
+  async function retryUntilDone(batch: PartitionBatch, work: () => Promise<void>, maxBackoffMs: number): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         await work()

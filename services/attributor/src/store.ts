@@ -50,6 +50,42 @@ function defineScript<K extends string, A extends string, R>(spec: ScriptSpec<K,
   }
 }
 
+/**
+ * A script that applies `body` to every item of a batch in one call: Redis runs it as one
+ * command, so the whole batch's writes reach the append-only file with one fsync (a pipeline
+ * of one script per item spans many reads of the connection, each followed by an fsync). The
+ * body sees each item's keys and arguments by name and `return`s that item's reply; the
+ * script returns the replies in order.
+ */
+function defineBatchScript<K extends string, A extends string, R>(spec: ScriptSpec<K, A>) {
+  const nk = spec.keys.length
+  const na = spec.args.length
+  const lua = `
+local replies = {}
+local items = #ARGV / ${na}
+for item = 0, items - 1 do
+${spec.keys.map((k, i) => `  local ${k} = KEYS[item * ${nk} + ${i + 1}]`).join('\n')}
+${spec.args.map((a, i) => `  local ${a} = ARGV[item * ${na} + ${i + 1}]`).join('\n')}
+  replies[item + 1] = (function()
+${spec.lua}
+  end)()
+end
+return replies
+`
+  return {
+    define(redis: Redis): void {
+      redis.defineCommand(spec.name, { lua })
+    },
+    /** Queues one call for all items; its reply is one R per item, in order. */
+    queue(pipeline: ChainableCommander, items: readonly { keys: Record<K, Value>; args: Record<A, Value> }[]): void {
+      const keys = items.flatMap((item) => spec.keys.map((k) => item.keys[k]))
+      const args = items.flatMap((item) => spec.args.map((a) => item.args[a]))
+      ;(pipeline as unknown as Record<string, (...values: Value[]) => unknown>)[spec.name]!(keys.length, ...keys, ...args)
+    },
+    reply: undefined as unknown as R[],
+  }
+}
+
 /** The latest version of a conversion and its outcome, or nil. */
 const readConversion = defineScript<'conversion', never, [string, string | null] | null>({
   name: 'cjReadConversion',
@@ -63,7 +99,9 @@ return {n, redis.call('HGET', conversion, 'o' .. n)}
 })
 
 /**
- * Makes one decision stick, or refuses it, atomically (compare-and-set):
+ * Every write of a decision round in one call (`kind` per item):
+ *
+ * `commit` makes one decision stick, or refuses it, atomically (compare-and-set):
  *  - 'claimed'  the parked postback was already decided by someone else (sweeper/other member);
  *  - 'decided'  this postback_id already has a decision: the caller replays it instead;
  *  - 'conflict' the conversion changed since the caller read it: read again and decide again;
@@ -73,16 +111,33 @@ return {n, redis.call('HGET', conversion, 'o' .. n)}
  * `coldVersion` is the version ClickHouse holds when Redis no longer does (0 when none): a
  * conversion absent from Redis counts as at that version, so the compare-and-set holds
  * across the tiers.
+ *
+ * `park` parks a postback whose click has not arrived, unless the click is there now ('click':
+ * decide at once) or the postback was already decided ('decided'). Parking twice keeps the
+ * first deadline. Linearizable with the click writer: either this sees the click, or the click
+ * writer's read of the parked hash (after its SET) sees this postback. For a park, `conversion`
+ * is the click's key, `version` the deadline, `outcome` the parked entry.
+ *
+ * Items are applied in order, so a later item sees what an earlier one wrote (a pending and
+ * its approval in one batch: the second gets 'conflict' and is decided again, in order).
  */
-const commitDecision = defineScript<
+const decideBatch = defineBatchScript<
   'conversion' | 'record' | 'outbox' | 'due' | 'parked',
-  'expected' | 'coldVersion' | 'version' | 'outcome' | 'ttl' | 'messageKey' | 'claim' | 'conversionId',
-  CommitResult
+  'kind' | 'expected' | 'coldVersion' | 'version' | 'outcome' | 'ttl' | 'messageKey' | 'claim' | 'conversionId',
+  CommitResult | ParkResult
 >({
-  name: 'cjCommitDecision',
+  name: 'cjDecideBatch',
   keys: ['conversion', 'record', 'outbox', 'due', 'parked'],
-  args: ['expected', 'coldVersion', 'version', 'outcome', 'ttl', 'messageKey', 'claim', 'conversionId'],
+  args: ['kind', 'expected', 'coldVersion', 'version', 'outcome', 'ttl', 'messageKey', 'claim', 'conversionId'],
   lua: `
+if kind == 'park' then
+  if redis.call('EXISTS', conversion) == 1 then return 'click' end
+  if redis.call('EXISTS', record) == 1 then return 'decided' end
+  if redis.call('HSETNX', parked, conversionId, outcome) == 1 then
+    redis.call('ZADD', due, version, claim)
+  end
+  return 'ok'
+end
 if claim ~= '' and not redis.call('ZSCORE', due, claim) then return 'claimed' end
 local function release()
   if claim ~= '' then
@@ -104,23 +159,14 @@ return 'ok'
 `,
 })
 
-/**
- * Parks a postback whose click has not arrived, unless the click is there now ('click': decide
- * at once) or the postback was already decided ('decided'). Parking twice keeps the first
- * deadline. Linearizable with the click writer: either this sees the click, or the click
- * writer's read of the parked hash (after its SET) sees this postback.
- */
-const parkPostback = defineScript<'click' | 'record' | 'parked' | 'due', 'postbackId' | 'deadline' | 'entry' | 'dueMember', ParkResult>({
-  name: 'cjParkPostback',
-  keys: ['click', 'record', 'parked', 'due'],
-  args: ['postbackId', 'deadline', 'entry', 'dueMember'],
+/** Stores a batch of clicks and returns, per click, the postbacks parked waiting for it. */
+const recordClickBatch = defineBatchScript<'click' | 'parked', 'value' | 'ttl', string[]>({
+  name: 'cjRecordClicks',
+  keys: ['click', 'parked'],
+  args: ['value', 'ttl'],
   lua: `
-if redis.call('EXISTS', click) == 1 then return 'click' end
-if redis.call('EXISTS', record) == 1 then return 'decided' end
-if redis.call('HSETNX', parked, postbackId, entry) == 1 then
-  redis.call('ZADD', due, deadline, dueMember)
-end
-return 'ok'
+redis.call('SET', click, value, 'EX', ttl)
+return redis.call('HVALS', parked)
 `,
 })
 
@@ -216,7 +262,7 @@ export function createAttributorStore(
   timed: <T>(op: string, work: () => Promise<T>) => Promise<T>,
 ): AttributorStore {
   const keys = attributorKeys(settings.keyPrefix)
-  for (const script of [readConversion, commitDecision, parkPostback]) script.define(redis)
+  for (const script of [readConversion, decideBatch, recordClickBatch]) script.define(redis)
 
   return {
     keys,
@@ -269,49 +315,54 @@ export function createAttributorStore(
 
     async write(outboxKey, writes) {
       if (writes.length === 0) return []
-      const pipeline = redis.pipeline()
-      for (const w of writes) {
+      const items = writes.map((w) => {
         if (w.kind === 'park') {
-          parkPostback.queue(
-            pipeline,
-            { click: keys.click(w.clickId), record: keys.postback(w.postbackId), parked: keys.parked(w.clickId), due: keys.due },
-            {
-              postbackId: w.postbackId,
-              deadline: w.deadlineMs,
-              entry: formatParked(w.deadlineMs, w.offset, w.json),
-              dueMember: dueMember(w.clickId, w.postbackId),
+          return {
+            keys: { conversion: keys.click(w.clickId), record: keys.postback(w.postbackId), outbox: outboxKey, due: keys.due, parked: keys.parked(w.clickId) },
+            args: {
+              kind: 'park',
+              expected: '',
+              coldVersion: '',
+              version: w.deadlineMs,
+              outcome: formatParked(w.deadlineMs, w.offset, w.json),
+              ttl: '',
+              messageKey: '',
+              claim: dueMember(w.clickId, w.postbackId),
+              conversionId: w.postbackId,
             },
-          )
-        } else {
-          const commit =
-            w.kind === 'commit'
-              ? w
-              : // A release never matches the compare-and-set: it only drops the parked copy of a
-                // postback decided by another path, and answers 'decided'.
-                { conversionId: '-', expectedVersion: -1, coldVersion: 0, newVersion: 0, outcomeJson: '', claim: dueMember(w.clickId, w.postbackId), ...w }
-          commitDecision.queue(
-            pipeline,
-            {
-              conversion: keys.conversion(commit.conversionId),
-              record: keys.postback(commit.postbackId),
-              outbox: outboxKey,
-              due: keys.due,
-              parked: keys.parked(commit.clickId),
-            },
-            {
-              expected: commit.expectedVersion,
-              coldVersion: commit.coldVersion,
-              version: commit.newVersion,
-              outcome: commit.outcomeJson,
-              ttl: w.kind === 'commit' ? settings.conversionTtlSeconds : 1,
-              messageKey: commit.clickId,
-              claim: commit.claim ?? '',
-              conversionId: commit.conversionId,
-            },
-          )
+          }
         }
-      }
-      return (await timed('commit', () => execPipeline(pipeline))) as StoreWriteResult[]
+        const commit =
+          w.kind === 'commit'
+            ? w
+            : // A release never matches the compare-and-set: it only drops the parked copy of a
+              // postback decided by another path, and answers 'decided'.
+              { conversionId: '-', expectedVersion: -1, coldVersion: 0, newVersion: 0, outcomeJson: '', claim: dueMember(w.clickId, w.postbackId), ...w }
+        return {
+          keys: {
+            conversion: keys.conversion(commit.conversionId),
+            record: keys.postback(commit.postbackId),
+            outbox: outboxKey,
+            due: keys.due,
+            parked: keys.parked(commit.clickId),
+          },
+          args: {
+            kind: 'commit',
+            expected: commit.expectedVersion,
+            coldVersion: commit.coldVersion,
+            version: commit.newVersion,
+            outcome: commit.outcomeJson,
+            ttl: w.kind === 'commit' ? settings.conversionTtlSeconds : 1,
+            messageKey: commit.clickId,
+            claim: commit.claim ?? '',
+            conversionId: commit.conversionId,
+          },
+        }
+      })
+      const pipeline = redis.pipeline()
+      decideBatch.queue(pipeline, items)
+      const [replies] = await timed('commit', () => execPipeline(pipeline))
+      return replies as typeof decideBatch.reply
     },
 
     async appendToOutbox(outboxKey, entries) {
@@ -323,20 +374,19 @@ export function createAttributorStore(
 
     async recordClicks(clicks, nowMs) {
       if (clicks.length === 0) return []
-      const replies = await timed('record_clicks', () => {
-        const pipeline = redis.pipeline()
-        for (const { click, clickIdCreatedAtMs } of clicks) {
-          pipeline.set(
-            keys.click(click.click_id),
-            encodeClickState(click, clickIdCreatedAtMs),
-            'EX',
-            clickTtlSeconds(click, nowMs, settings.clickTtlMarginSeconds, settings.hotSeconds),
-          )
-          pipeline.hvals(keys.parked(click.click_id))
-        }
-        return execPipeline(pipeline)
-      })
-      return clicks.map((_, i) => (replies[2 * i + 1] as string[]).map(parseParked))
+      const pipeline = redis.pipeline()
+      recordClickBatch.queue(
+        pipeline,
+        clicks.map(({ click, clickIdCreatedAtMs }) => ({
+          keys: { click: keys.click(click.click_id), parked: keys.parked(click.click_id) },
+          args: {
+            value: encodeClickState(click, clickIdCreatedAtMs),
+            ttl: clickTtlSeconds(click, nowMs, settings.clickTtlMarginSeconds, settings.hotSeconds),
+          },
+        })),
+      )
+      const [replies] = await timed('record_clicks', () => execPipeline(pipeline))
+      return (replies as typeof recordClickBatch.reply).map((entries) => entries.map(parseParked))
     },
 
     overdue: (nowMs, limit) => timed('sweep_read', () => redis.zrangebyscore(keys.due, '-inf', nowMs, 'LIMIT', 0, limit)),
