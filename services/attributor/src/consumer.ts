@@ -104,7 +104,7 @@ export function createAttributorConsumer(deps: AttributorConsumerDeps, settings:
         const verification = verifyClickId(keyring, click.click_id)
         return { click, clickIdCreatedAtMs: verification.valid ? verification.createdAtMs : undefined }
       })
-      const parked = await store.recordClicks(records, nowMs)
+      const parked = await store.recordClicks(records)
       metrics.clicks.inc(clicks.length)
       const sample = records.find((r) => r.clickIdCreatedAtMs !== undefined)
       if (sample) deps.onClicksRecorded?.({ clickId: sample.click.click_id, createdAtMs: sample.clickIdCreatedAtMs!, recordedAtMs: nowMs })

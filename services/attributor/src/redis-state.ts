@@ -5,9 +5,12 @@ import type { ClickState } from './rules.ts'
 /**
  * Redis layout of the attributor (docs/redis.md), every key under the service's key prefix:
  *
- *   k<click_id bytes>    string   the click as the join needs it (compact, see encodeClickState);
- *                                 TTL = the hot period (capped by its longest window) + margin. The 32-character
- *                                 click ID is stored as its 24 bytes (see clickKey)
+ *   h<bucket><shard>     hash     hot clicks, bucketed by the time their click ID carries (10 s)
+ *                                 and its first random byte: field = 9 more random bytes of the
+ *                                 ID, value = the click as the join needs it (encodeClickState).
+ *                                 TTL of the bucket = hot period + margin from its latest write
+ *                                 (see clickLocation)
+ *   K:<click_id>         hash     the same for an ID not in the click-ID format (never from ingest)
  *   v:<conversion_id>    hash     n = latest version, o<k> = OutcomeV1 JSON of version k
  *   b:<postback_id>      string   "<conversion_id>\x1f<version>": which version this postback
  *                                 produced (0 = it was a duplicate), so a redelivery replays it
@@ -21,7 +24,7 @@ import type { ClickState } from './rules.ts'
  */
 export function attributorKeys(prefix: string) {
   return {
-    click: (clickId: string) => clickKey(prefix, clickId),
+    click: (clickId: string) => clickLocation(prefix, clickId),
     conversion: (conversionId: string) => `${prefix}v:${conversionId}`,
     postback: (postbackId: string) => `${prefix}b:${postbackId}`,
     parked: (clickId: string) => `${prefix}w:${clickId}`,
@@ -31,15 +34,24 @@ export function attributorKeys(prefix: string) {
 }
 export type AttributorKeys = ReturnType<typeof attributorKeys>
 
+/** Clicks whose IDs were made within this span share a bucket (per shard). */
+export const CLICK_BUCKET_MS = 10_000
+
 /**
- * A click's key: the prefix, `k` and the click ID's 24 bytes rather than its 32 base64url
- * characters (every character carries 6 bits, so the mapping is one to one). With the default
- * prefix the key is 28 bytes and fits a 32-byte allocation instead of a 48-byte one: 16 bytes
- * less per click. Any other ID (not from ingest) keeps a text key under `K:`.
+ * Where a hot click lives: a hash per (10 s of click-ID time, first random byte of the ID), the
+ * field being the next 9 random bytes. Small hashes are stored by Redis as one listpack — field,
+ * value and two length bytes each, no per-click key, object or expiry entry — so a click costs
+ * about its 9 + ~15 bytes plus a share of the bucket's own overhead (docs/redis.md). 72 random
+ * bits within one 10 s bucket and shard never collide in practice; the MAC was verified before
+ * any lookup. Any other ID (not from ingest) gets a one-field hash under `K:`.
  */
-export function clickKey(prefix: string, clickId: string): Buffer | string {
-  if (!CLICK_ID_PATTERN.test(clickId)) return `${prefix}K:${clickId}`
-  return Buffer.concat([Buffer.from(`${prefix}k`), Buffer.from(clickId, 'base64url')])
+export function clickLocation(prefix: string, clickId: string): { key: Buffer | string; field: Buffer | string } {
+  if (!CLICK_ID_PATTERN.test(clickId)) return { key: `${prefix}K:${clickId}`, field: 'c' }
+  const id = Buffer.from(clickId, 'base64url')
+  const bucket = Buffer.allocUnsafe(5)
+  bucket.writeUInt32BE(Math.floor(id.readUIntBE(1, 6) / CLICK_BUCKET_MS) >>> 0, 0)
+  bucket[4] = id[7]!
+  return { key: Buffer.concat([Buffer.from(`${prefix}h`), bucket]), field: id.subarray(8, 17) }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -84,13 +96,13 @@ export function decodeClickState(clickId: string, encoded: string, clickIdCreate
 }
 
 /**
- * How long to keep a click in Redis: the hot period from now (older clicks are read from
- * ClickHouse), but never past the end of its longest window, plus a margin for clock skew,
- * the grace period and postbacks that reach us late.
+ * How long a click bucket stays in Redis after a click was written to it: the hot period
+ * (older clicks are read from ClickHouse) plus a margin for clock skew, the grace period and
+ * postbacks that reach us late. Independent of the click's windows, so Redis memory depends on
+ * the click rate and the hot period only.
  */
-export function clickTtlSeconds(click: ClickV1, nowMs: number, marginSeconds: number, hotSeconds = Infinity): number {
-  const untilEndOfLongestWindow = Math.ceil((click.ts + click.max_window_seconds * 1000 - nowMs) / 1000)
-  return Math.max(1, Math.min(untilEndOfLongestWindow, hotSeconds) + marginSeconds)
+export function clickTtlSeconds(hotSeconds: number, marginSeconds: number): number {
+  return Math.max(1, hotSeconds + marginSeconds)
 }
 
 /** The parked-set member for a postback; click IDs that get parked never contain ':'. */

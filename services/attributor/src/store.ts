@@ -115,23 +115,24 @@ return {n, redis.call('HGET', conversion, 'o' .. n)}
  * `park` parks a postback whose click has not arrived, unless the click is there now ('click':
  * decide at once) or the postback was already decided ('decided'). Parking twice keeps the
  * first deadline. Linearizable with the click writer: either this sees the click, or the click
- * writer's read of the parked hash (after its SET) sees this postback. For a park, `conversion`
- * is the click's key, `version` the deadline, `outcome` the parked entry.
+ * writer's read of the parked hash (after its HSET) sees this postback. For a park,
+ * `conversion` is the click's bucket and `clickField` its field, `version` the deadline,
+ * `outcome` the parked entry.
  *
  * Items are applied in order, so a later item sees what an earlier one wrote (a pending and
  * its approval in one batch: the second gets 'conflict' and is decided again, in order).
  */
 const decideBatch = defineBatchScript<
   'conversion' | 'record' | 'outbox' | 'due' | 'parked',
-  'kind' | 'expected' | 'coldVersion' | 'version' | 'outcome' | 'ttl' | 'messageKey' | 'claim' | 'conversionId',
+  'kind' | 'expected' | 'coldVersion' | 'version' | 'outcome' | 'ttl' | 'messageKey' | 'claim' | 'conversionId' | 'clickField',
   CommitResult | ParkResult
 >({
   name: 'cjDecideBatch',
   keys: ['conversion', 'record', 'outbox', 'due', 'parked'],
-  args: ['kind', 'expected', 'coldVersion', 'version', 'outcome', 'ttl', 'messageKey', 'claim', 'conversionId'],
+  args: ['kind', 'expected', 'coldVersion', 'version', 'outcome', 'ttl', 'messageKey', 'claim', 'conversionId', 'clickField'],
   lua: `
 if kind == 'park' then
-  if redis.call('EXISTS', conversion) == 1 then return 'click' end
+  if redis.call('HEXISTS', conversion, clickField) == 1 then return 'click' end
   if redis.call('EXISTS', record) == 1 then return 'decided' end
   if redis.call('HSETNX', parked, conversionId, outcome) == 1 then
     redis.call('ZADD', due, version, claim)
@@ -159,13 +160,18 @@ return 'ok'
 `,
 })
 
-/** Stores a batch of clicks and returns, per click, the postbacks parked waiting for it. */
-const recordClickBatch = defineBatchScript<'click' | 'parked', 'value' | 'ttl', string[]>({
+/**
+ * Stores a batch of clicks in their buckets and returns, per click, the postbacks parked
+ * waiting for it. A bucket's TTL is only ever extended (a click recorded late into an older
+ * bucket keeps the whole bucket for its hot period).
+ */
+const recordClickBatch = defineBatchScript<'bucket' | 'parked', 'field' | 'value' | 'ttl', string[]>({
   name: 'cjRecordClicks',
-  keys: ['click', 'parked'],
-  args: ['value', 'ttl'],
+  keys: ['bucket', 'parked'],
+  args: ['field', 'value', 'ttl'],
   lua: `
-redis.call('SET', click, value, 'EX', ttl)
+redis.call('HSET', bucket, field, value)
+if redis.call('TTL', bucket) < tonumber(ttl) then redis.call('EXPIRE', bucket, ttl) end
 return redis.call('HVALS', parked)
 `,
 })
@@ -238,7 +244,7 @@ export interface AttributorStore {
   /** Appends already-decided outcomes to the outbox again; returns their entry IDs. */
   appendToOutbox(outboxKey: string, entries: readonly { key: string; value: string }[]): Promise<string[]>
   /** Stores clicks and returns, for each, the postbacks that were parked waiting for it. */
-  recordClicks(clicks: readonly { click: ClickV1; clickIdCreatedAtMs: number | undefined }[], nowMs: number): Promise<ParkedEntry[][]>
+  recordClicks(clicks: readonly { click: ClickV1; clickIdCreatedAtMs: number | undefined }[]): Promise<ParkedEntry[][]>
   /** Up to `limit` parked postbacks whose deadline passed, as due members. */
   overdue(nowMs: number, limit: number): Promise<string[]>
   readParked(members: readonly string[]): Promise<(ParkedEntry | undefined)[]>
@@ -248,7 +254,7 @@ export interface AttributorStore {
 
 export interface StoreSettings {
   keyPrefix: string
-  /** TTL of a click: the hot period, capped by the click's longest window. */
+  /** How long a click bucket stays after its latest write (plus the margin). */
   hotSeconds: number
   /** Added to a click's TTL: clock skew, grace, late postbacks. */
   clickTtlMarginSeconds: number
@@ -273,7 +279,10 @@ export function createAttributorStore(
         for (const read of reads) {
           pipeline.get(keys.postback(read.postbackId))
           if (read.clickId === undefined) pipeline.echo('')
-          else pipeline.get(keys.click(read.clickId))
+          else {
+            const click = keys.click(read.clickId)
+            pipeline.hget(click.key, click.field)
+          }
           if (read.clickId !== undefined && read.withParked) pipeline.hvals(keys.parked(read.clickId))
           else pipeline.echo('')
         }
@@ -317,8 +326,9 @@ export function createAttributorStore(
       if (writes.length === 0) return []
       const items = writes.map((w) => {
         if (w.kind === 'park') {
+          const click = keys.click(w.clickId)
           return {
-            keys: { conversion: keys.click(w.clickId), record: keys.postback(w.postbackId), outbox: outboxKey, due: keys.due, parked: keys.parked(w.clickId) },
+            keys: { conversion: click.key, record: keys.postback(w.postbackId), outbox: outboxKey, due: keys.due, parked: keys.parked(w.clickId) },
             args: {
               kind: 'park',
               expected: '',
@@ -329,6 +339,7 @@ export function createAttributorStore(
               messageKey: '',
               claim: dueMember(w.clickId, w.postbackId),
               conversionId: w.postbackId,
+              clickField: click.field,
             },
           }
         }
@@ -356,6 +367,7 @@ export function createAttributorStore(
             messageKey: commit.clickId,
             claim: commit.claim ?? '',
             conversionId: commit.conversionId,
+            clickField: '',
           },
         }
       })
@@ -372,18 +384,19 @@ export function createAttributorStore(
       return (await timed('replay', () => execPipeline(pipeline))) as string[]
     },
 
-    async recordClicks(clicks, nowMs) {
+    async recordClicks(clicks) {
       if (clicks.length === 0) return []
+      const ttl = clickTtlSeconds(settings.hotSeconds, settings.clickTtlMarginSeconds)
       const pipeline = redis.pipeline()
       recordClickBatch.queue(
         pipeline,
-        clicks.map(({ click, clickIdCreatedAtMs }) => ({
-          keys: { click: keys.click(click.click_id), parked: keys.parked(click.click_id) },
-          args: {
-            value: encodeClickState(click, clickIdCreatedAtMs),
-            ttl: clickTtlSeconds(click, nowMs, settings.clickTtlMarginSeconds, settings.hotSeconds),
-          },
-        })),
+        clicks.map(({ click, clickIdCreatedAtMs }) => {
+          const location = keys.click(click.click_id)
+          return {
+            keys: { bucket: location.key, parked: keys.parked(click.click_id) },
+            args: { field: location.field, value: encodeClickState(click, clickIdCreatedAtMs), ttl },
+          }
+        }),
       )
       const [replies] = await timed('record_clicks', () => execPipeline(pipeline))
       return (replies as typeof recordClickBatch.reply).map((entries) => entries.map(parseParked))

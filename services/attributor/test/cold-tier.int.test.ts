@@ -4,8 +4,8 @@ import type { CampaignInput } from '@clickjoin/campaigns'
 import type { ClickV1, OutcomeV1, PostbackV1 } from '@clickjoin/contracts'
 import { waitFor } from '@clickjoin/local-stack/testing'
 import { countOf, readerFor } from '../../sink/test/harness.ts'
-import { clickKey } from '../src/redis-state.ts'
 import {
+  clicksInRedis,
   createEventWriter,
   createWorld,
   makeClick,
@@ -62,9 +62,12 @@ describe(`with ATTRIBUTOR_HOT_SECONDS=${HOT_SECONDS}: clicks and conversions old
   const oneOutcome = (txn: string, versions = 1) =>
     waitFor(() => outcomesOf(txn), (o) => o.length >= versions, 20_000, `outcome of ${txn}`)
 
-  /** Every key under the world's prefix whose name contains the click ID (as text or as its 24 bytes). */
+  /**
+   * What Redis still holds of the click: its field in the hot-click bucket, and every key whose
+   * name contains the click ID (as text or as its 24 bytes: parked postbacks, conversions).
+   */
   async function keysNaming(click: ClickV1): Promise<string[]> {
-    const binary = clickKey(world.keyPrefix, click.click_id) as Buffer
+    const held = (await clicksInRedis(redis, world, [click.click_id])) > 0 ? ['<hot click bucket field>'] : []
     const idBytes = Buffer.from(click.click_id, 'base64url')
     const names: Buffer[] = []
     let cursor = '0'
@@ -73,9 +76,7 @@ describe(`with ATTRIBUTOR_HOT_SECONDS=${HOT_SECONDS}: clicks and conversions old
       cursor = next.toString()
       names.push(...batch)
     } while (cursor !== '0')
-    return names
-      .filter((n) => n.equals(binary) || n.includes(click.click_id) || n.includes(idBytes))
-      .map((n) => n.toString('latin1'))
+    return [...held, ...names.filter((n) => n.includes(click.click_id) || n.includes(idBytes)).map((n) => n.toString('latin1'))]
   }
 
   /** The hot period of `click` is over: Redis names it nowhere, and ClickHouse has it. */

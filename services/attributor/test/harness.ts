@@ -22,6 +22,7 @@ import type { Registry } from 'prom-client'
 import { createMetricsRegistry } from '@clickjoin/service-runtime'
 import { createColdTierClient } from '../src/cold-tier.ts'
 import { createAttributorMetrics } from '../src/metrics.ts'
+import { clickLocation } from '../src/redis-state.ts'
 import { createAttributorService, type AttributorService, type Log } from '../src/service.ts'
 import { startTestSink, testSinkEnv, type TestSink } from '../../sink/test/harness.ts'
 
@@ -296,4 +297,15 @@ export function assertRepeatsIdentical(messages: OutcomeMessage[]): { distinct: 
     }
   }
   return { distinct: first.size, repeats }
+}
+
+/** How many of these clicks Redis holds in its hot tier (their bucket fields). */
+export async function clicksInRedis(redis: Redis, world: TestWorld, clickIds: readonly string[]): Promise<number> {
+  const pipeline = redis.pipeline()
+  for (const id of clickIds) {
+    const { key, field } = clickLocation(world.keyPrefix, id)
+    pipeline.hexists(key, field)
+  }
+  const replies = (await pipeline.exec()) ?? []
+  return replies.filter(([, found]) => found === 1).length
 }
