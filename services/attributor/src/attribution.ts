@@ -1,5 +1,6 @@
 import { longestWindow, type ConfigStore } from '@clickjoin/campaigns'
 import { verifyClickId, type ClickIdKeyring } from '@clickjoin/click-id'
+import { conversionPartitionKey } from '@clickjoin/contracts'
 import type { ColdTier } from './cold-tier.ts'
 import type { AttributorMetrics } from './metrics.ts'
 import type { OutboxEntry } from './outbox.ts'
@@ -15,7 +16,6 @@ import {
 } from './planning.ts'
 import { decodeClickState } from './redis-state.ts'
 import type { ClickState } from './rules.ts'
-import { dueMember } from './redis-state.ts'
 import { isOutboxEntryId, type AttributorStore, type StoreWrite } from './store.ts'
 
 export interface ConversionAttributorDeps {
@@ -41,6 +41,11 @@ export interface ConversionAttributor {
 }
 
 const MAX_ATTEMPTS = 50
+
+/** Parked postbacks of a txn_id conversion are indexed by its partition key; others need none. */
+function parkedConversionOf(candidate: Candidate): string | undefined {
+  return candidate.postback.txn_id === '' ? undefined : conversionPartitionKey(candidate.postback)
+}
 
 /**
  * The join: gathers each postback's facts from Redis (hot) and ClickHouse (cold), lets
@@ -87,6 +92,7 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
         postbackId: c.postback.postback_id,
         clickId: verified[i]!.valid ? c.postback.click_id : undefined,
         withParked: c.parkedDeadlineMs === undefined,
+        parkedConversion: parkedConversionOf(c),
       })),
     )
 
@@ -99,12 +105,19 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
     const releases: StoreWrite[] = []
     const deferred: Candidate[] = []
     const pending: Pending[] = []
+    const queued: { candidate: Candidate; behindClick: string }[] = []
     candidates.forEach((candidate, i) => {
       const look = firstLook(candidate, facts[i]!)
       if (look.kind === 'replay') replays.push({ ...look, clickId: candidate.postback.click_id })
       else if (look.kind === 'release') {
-        releases.push({ kind: 'release', postbackId: candidate.postback.postback_id, clickId: candidate.postback.click_id })
+        releases.push({
+          kind: 'release',
+          postbackId: candidate.postback.postback_id,
+          parkedUnder: candidate.parkedUnder ?? candidate.postback.click_id,
+          parkedConversion: parkedConversionOf(candidate),
+        })
       } else if (look.kind === 'defer') deferred.push(...look.before, candidate)
+      else if (look.kind === 'queue') queued.push({ candidate, behindClick: look.behindClick })
       else {
         const verification = verified[i]!
         const clickText = facts[i]!.clickText
@@ -169,7 +182,8 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
         writes.push({
           kind: 'park',
           postbackId: postback.postback_id,
-          clickId: postback.click_id,
+          parkedUnder: postback.click_id,
+          parkedConversion: parkedConversionOf(p.candidate),
           deadlineMs: plan.deadlineMs,
           offset: p.candidate.offset,
           json: p.candidate.json,
@@ -185,9 +199,24 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
         coldVersion: plan.coldVersion,
         newVersion: plan.newVersion,
         outcomeJson: plan.outcomeJson,
-        claim: p.candidate.parkedDeadlineMs === undefined ? undefined : dueMember(postback.click_id, postback.postback_id),
+        parkedUnder: p.candidate.parkedDeadlineMs === undefined ? undefined : (p.candidate.parkedUnder ?? postback.click_id),
+        parkedConversion: parkedConversionOf(p.candidate),
       })
     })
+    // Behind earlier parked postbacks of the same conversion: parked under their click.
+    for (const { candidate, behindClick } of queued) {
+      const deadlineMs = nowMs + settings.graceMs
+      planned.push({ candidate, plan: { kind: 'park', deadlineMs } })
+      writes.push({
+        kind: 'park',
+        postbackId: candidate.postback.postback_id,
+        parkedUnder: behindClick,
+        parkedConversion: parkedConversionOf(candidate),
+        deadlineMs,
+        offset: candidate.offset,
+        json: candidate.json,
+      })
+    }
 
     const results = await store.write(outboxKey, [...writes, ...releases])
     const losers: Candidate[] = [...deferred]

@@ -24,14 +24,19 @@ export interface Candidate {
   /** Kafka offset in the conversions partition: the order postbacks arrived in. */
   offset: string
   parkedDeadlineMs: number | undefined
+  /**
+   * The click whose parked hash holds it: its own, or — queued behind an earlier parked
+   * postback of the same conversion — that one's click.
+   */
+  parkedUnder?: string
 }
 
 /** Parked postbacks in the order they must be decided: by deadline, then arrival. */
 export function parkedInOrder(stored: Iterable<ParkedEntry>): Candidate[] {
   const candidates: Candidate[] = []
-  for (const { deadlineMs, offset, json } of stored) {
+  for (const { deadlineMs, offset, json, parkedUnder } of stored) {
     const decoded = decodeEvent(postbackV1Contract, json)
-    if (decoded.ok) candidates.push({ postback: decoded.value, json, offset, parkedDeadlineMs: deadlineMs })
+    if (decoded.ok) candidates.push({ postback: decoded.value, json, offset, parkedDeadlineMs: deadlineMs, parkedUnder })
   }
   return candidates.sort(
     (a, b) => a.parkedDeadlineMs! - b.parkedDeadlineMs! || Number(BigInt(a.offset) - BigInt(b.offset)),
@@ -46,6 +51,11 @@ export type FirstLook =
   | { kind: 'release' }
   /** The click is here but earlier postbacks of it still wait: decide those first, then this. */
   | { kind: 'defer'; before: Candidate[] }
+  /**
+   * Earlier postbacks of the same conversion (txn_id) are parked for another click: park this
+   * one behind them, under that click, so it cannot overtake them.
+   */
+  | { kind: 'queue'; behindClick: string }
   | { kind: 'decide' }
 
 export function firstLook(candidate: Candidate, facts: PostbackFacts): FirstLook {
@@ -56,6 +66,8 @@ export function firstLook(candidate: Candidate, facts: PostbackFacts): FirstLook
     const before = parkedInOrder(facts.parkedBefore)
     if (before.length > 0) return { kind: 'defer', before }
   }
+  const behindClick = facts.conversionParkedUnder.find((clickId) => clickId !== candidate.postback.click_id)
+  if (candidate.parkedDeadlineMs === undefined && behindClick !== undefined) return { kind: 'queue', behindClick }
   return { kind: 'decide' }
 }
 

@@ -16,6 +16,8 @@ import type { ClickState } from './rules.ts'
  *                                 produced (0 = it was a duplicate), so a redelivery replays it
  *   w:<click_id>         hash     postbacks parked until their click arrives:
  *                                 postback_id → "<deadline ms>|<offset>|<PostbackV1 JSON>"
+ *   wc:<t:partner:txn>   hash     parked postbacks of a txn_id conversion: postback_id → the click
+ *                                 it is parked under (later postbacks of it queue behind them)
  *   due                  zset     "<click_id>:<postback_id>" scored by the parked deadline
  *   ob:<partition>|ob:s  stream   outbox: decided outcomes not yet acknowledged by Kafka
  *
@@ -28,6 +30,7 @@ export function attributorKeys(prefix: string) {
     conversion: (conversionId: string) => `${prefix}v:${conversionId}`,
     postback: (postbackId: string) => `${prefix}b:${postbackId}`,
     parked: (clickId: string) => `${prefix}w:${clickId}`,
+    parkedConversion: (partitionKey: string) => `${prefix}wc:${partitionKey}`,
     due: `${prefix}due`,
     outbox: (partition: number | 'sweeper') => `${prefix}ob:${partition === 'sweeper' ? 's' : partition}`,
   }

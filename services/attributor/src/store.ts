@@ -80,7 +80,9 @@ return replies
     queue(pipeline: ChainableCommander, items: readonly { keys: Record<K, Value>; args: Record<A, Value> }[]): void {
       const keys = items.flatMap((item) => spec.keys.map((k) => item.keys[k]))
       const args = items.flatMap((item) => spec.args.map((a) => item.args[a]))
-      ;(pipeline as unknown as Record<string, (...values: Value[]) => unknown>)[spec.name]!(keys.length, ...keys, ...args)
+      // One array argument (ioredis flattens it): spreading a large batch into a call would
+      // overflow the stack.
+      ;(pipeline as unknown as Record<string, (values: Value[]) => unknown>)[spec.name]!([keys.length, ...keys, ...args])
     },
     reply: undefined as unknown as R[],
   }
@@ -117,18 +119,20 @@ return {n, redis.call('HGET', conversion, 'o' .. n)}
  * first deadline. Linearizable with the click writer: either this sees the click, or the click
  * writer's read of the parked hash (after its HSET) sees this postback. For a park,
  * `conversion` is the click's bucket and `clickField` its field, `version` the deadline,
- * `outcome` the parked entry.
+ * `outcome` the parked entry, `messageKey` the click it is parked under; a txn_id postback is
+ * also indexed in `parkedIndex` (postback → that click), so later postbacks of its conversion
+ * queue behind it whatever click they name. ('' = no index.)
  *
  * Items are applied in order, so a later item sees what an earlier one wrote (a pending and
  * its approval in one batch: the second gets 'conflict' and is decided again, in order).
  */
 const decideBatch = defineBatchScript<
-  'conversion' | 'record' | 'outbox' | 'due' | 'parked',
+  'conversion' | 'record' | 'outbox' | 'due' | 'parked' | 'parkedIndex',
   'kind' | 'expected' | 'coldVersion' | 'version' | 'outcome' | 'ttl' | 'messageKey' | 'claim' | 'conversionId' | 'clickField',
   CommitResult | ParkResult
 >({
   name: 'cjDecideBatch',
-  keys: ['conversion', 'record', 'outbox', 'due', 'parked'],
+  keys: ['conversion', 'record', 'outbox', 'due', 'parked', 'parkedIndex'],
   args: ['kind', 'expected', 'coldVersion', 'version', 'outcome', 'ttl', 'messageKey', 'claim', 'conversionId', 'clickField'],
   lua: `
 if kind == 'park' then
@@ -136,14 +140,17 @@ if kind == 'park' then
   if redis.call('EXISTS', record) == 1 then return 'decided' end
   if redis.call('HSETNX', parked, conversionId, outcome) == 1 then
     redis.call('ZADD', due, version, claim)
+    if parkedIndex ~= '' then redis.call('HSET', parkedIndex, conversionId, messageKey) end
   end
   return 'ok'
 end
 if claim ~= '' and not redis.call('ZSCORE', due, claim) then return 'claimed' end
 local function release()
   if claim ~= '' then
+    local postbackId = string.sub(claim, string.find(claim, ':', 1, true) + 1)
     redis.call('ZREM', due, claim)
-    redis.call('HDEL', parked, string.sub(claim, string.find(claim, ':', 1, true) + 1))
+    redis.call('HDEL', parked, postbackId)
+    if parkedIndex ~= '' then redis.call('HDEL', parkedIndex, postbackId) end
   end
 end
 if redis.call('EXISTS', record) == 1 then release() return 'decided' end
@@ -188,11 +195,12 @@ export function isOutboxEntryId(result: string): result is `${number}-${number}`
 // Named shapes of what the attributor reads and writes.
 // ---------------------------------------------------------------------------------------------
 
-/** A postback parked until its click arrives, as stored. */
+/** A postback parked until its click arrives, as stored, and the click it is parked under. */
 export interface ParkedEntry {
   deadlineMs: number
   offset: string
   json: string
+  parkedUnder: string
 }
 
 /** What Redis knows about one postback before it is decided. */
@@ -203,6 +211,8 @@ export interface PostbackFacts {
   clickText: string | undefined
   /** Postbacks of the same click still waiting for it (only read when asked for). */
   parkedBefore: ParkedEntry[]
+  /** The clicks earlier postbacks of the same txn_id conversion are parked under. */
+  conversionParkedUnder: string[]
 }
 
 export interface PostbackRead {
@@ -210,6 +220,8 @@ export interface PostbackRead {
   /** undefined for an invalid click ID: there is no click to read. */
   clickId: string | undefined
   withParked: boolean
+  /** `conversionPartitionKey` of a txn_id postback: read which clicks its conversion is parked under. */
+  parkedConversion: string | undefined
 }
 
 export type StoreWrite =
@@ -225,11 +237,22 @@ export type StoreWrite =
       /** 0 = a duplicate: nothing changes but the postback's record. */
       newVersion: number
       outcomeJson: string
-      /** The parked copy this decision consumes, if it was parked. */
-      claim: string | undefined
+      /** The parked copy this decision consumes, if it was parked: under which click. */
+      parkedUnder: string | undefined
+      /** `conversionPartitionKey` of a txn_id postback, whose parked index to clean up. */
+      parkedConversion: string | undefined
     }
-  | { kind: 'release'; postbackId: string; clickId: string }
-  | { kind: 'park'; postbackId: string; clickId: string; deadlineMs: number; offset: string; json: string }
+  | { kind: 'release'; postbackId: string; parkedUnder: string; parkedConversion: string | undefined }
+  | {
+      kind: 'park'
+      postbackId: string
+      /** The click it waits for: its own, or the click earlier postbacks of its conversion wait for. */
+      parkedUnder: string
+      parkedConversion: string | undefined
+      deadlineMs: number
+      offset: string
+      json: string
+    }
 
 export type StoreWriteResult = CommitResult | ParkResult
 
@@ -285,15 +308,18 @@ export function createAttributorStore(
           }
           if (read.clickId !== undefined && read.withParked) pipeline.hvals(keys.parked(read.clickId))
           else pipeline.echo('')
+          if (read.parkedConversion !== undefined && read.withParked) pipeline.hvals(keys.parkedConversion(read.parkedConversion))
+          else pipeline.echo('')
         }
         return execPipeline(pipeline)
       })
-      return reads.map((_, i) => {
-        const [record, click, parked] = replies.slice(3 * i, 3 * i + 3) as [string | null, string | null, string[] | string]
+      return reads.map((read, i) => {
+        const [record, click, parked, under] = replies.slice(4 * i, 4 * i + 4) as [string | null, string | null, string[] | string, string[] | string]
         return {
           decided: record === null ? undefined : parsePostbackRecord(record),
           clickText: click === null || click === '' ? undefined : click,
-          parkedBefore: Array.isArray(parked) ? parked.map(parseParked) : [],
+          parkedBefore: Array.isArray(parked) ? parked.map((entry) => ({ ...parseParked(entry), parkedUnder: read.clickId! })) : [],
+          conversionParkedUnder: Array.isArray(under) ? under : [],
         }
       })
     },
@@ -325,10 +351,11 @@ export function createAttributorStore(
     async write(outboxKey, writes) {
       if (writes.length === 0) return []
       const items = writes.map((w) => {
+        const parkedIndex = w.parkedConversion === undefined ? '' : keys.parkedConversion(w.parkedConversion)
         if (w.kind === 'park') {
-          const click = keys.click(w.clickId)
+          const click = keys.click(w.parkedUnder)
           return {
-            keys: { conversion: click.key, record: keys.postback(w.postbackId), outbox: outboxKey, due: keys.due, parked: keys.parked(w.clickId) },
+            keys: { conversion: click.key, record: keys.postback(w.postbackId), outbox: outboxKey, due: keys.due, parked: keys.parked(w.parkedUnder), parkedIndex },
             args: {
               kind: 'park',
               expected: '',
@@ -336,8 +363,8 @@ export function createAttributorStore(
               version: w.deadlineMs,
               outcome: formatParked(w.deadlineMs, w.offset, w.json),
               ttl: '',
-              messageKey: '',
-              claim: dueMember(w.clickId, w.postbackId),
+              messageKey: w.parkedUnder,
+              claim: dueMember(w.parkedUnder, w.postbackId),
               conversionId: w.postbackId,
               clickField: click.field,
             },
@@ -348,14 +375,16 @@ export function createAttributorStore(
             ? w
             : // A release never matches the compare-and-set: it only drops the parked copy of a
               // postback decided by another path, and answers 'decided'.
-              { conversionId: '-', expectedVersion: -1, coldVersion: 0, newVersion: 0, outcomeJson: '', claim: dueMember(w.clickId, w.postbackId), ...w }
+              { conversionId: '-', expectedVersion: -1, coldVersion: 0, newVersion: 0, outcomeJson: '', clickId: w.parkedUnder, ...w }
+        const claim = commit.parkedUnder === undefined ? '' : dueMember(commit.parkedUnder, commit.postbackId)
         return {
           keys: {
             conversion: keys.conversion(commit.conversionId),
             record: keys.postback(commit.postbackId),
             outbox: outboxKey,
             due: keys.due,
-            parked: keys.parked(commit.clickId),
+            parked: keys.parked(commit.parkedUnder ?? commit.clickId),
+            parkedIndex,
           },
           args: {
             kind: 'commit',
@@ -365,7 +394,7 @@ export function createAttributorStore(
             outcome: commit.outcomeJson,
             ttl: w.kind === 'commit' ? settings.conversionTtlSeconds : 1,
             messageKey: commit.clickId,
-            claim: commit.claim ?? '',
+            claim,
             conversionId: commit.conversionId,
             clickField: '',
           },
@@ -399,7 +428,9 @@ export function createAttributorStore(
         }),
       )
       const [replies] = await timed('record_clicks', () => execPipeline(pipeline))
-      return (replies as typeof recordClickBatch.reply).map((entries) => entries.map(parseParked))
+      return (replies as typeof recordClickBatch.reply).map((entries, i) =>
+        entries.map((entry) => ({ ...parseParked(entry), parkedUnder: clicks[i]!.click.click_id })),
+      )
     },
 
     overdue: (nowMs, limit) => timed('sweep_read', () => redis.zrangebyscore(keys.due, '-inf', nowMs, 'LIMIT', 0, limit)),
@@ -414,7 +445,9 @@ export function createAttributorStore(
         }
         return execPipeline(pipeline)
       })
-      return replies.map((value) => (value === null ? undefined : parseParked(value as string)))
+      return replies.map((value, i) =>
+        value === null ? undefined : { ...parseParked(value as string), parkedUnder: members[i]!.slice(0, members[i]!.indexOf(':')) },
+      )
     },
 
     async forgetDue(members) {

@@ -27,7 +27,8 @@ describe('postbacks of one conversion are decided in the order ingest acknowledg
   beforeAll(async () => {
     world = await createWorld('attr_order')
     await putCampaigns(world, { order: campaign })
-    attributor = await startAttributor(world)
+    // A long grace: the second case sends the missing clicks only after every postback was acknowledged.
+    attributor = await startAttributor(world, { graceMs: 60_000 })
     writer = await createEventWriter(world)
   })
   afterAll(async () => {
@@ -76,5 +77,43 @@ describe('postbacks of one conversion are decided in the order ingest acknowledg
     }
     // One key per conversion: both postbacks of a pair share it.
     expect(pairs.every((p) => conversionPartitionKey(p.approved) === conversionPartitionKey(p.chargeBack))).toBe(true)
+  })
+
+  it('a charge-back naming a present click waits behind its approval parked for a click not yet arrived', async () => {
+    const now = Date.now()
+    const pairs = Array.from({ length: 100 }, (_, i) => {
+      const lateClick = makeClick('order', campaign, now - 60_000 - i)
+      const presentClick = makeClick('order', campaign, now - 30_000 - i)
+      const txn = `parked-${i}`
+      return {
+        lateClick,
+        presentClick,
+        approved: makePostback(lateClick.click_id, now - 10_000, { txn_id: txn, revenue: '20' }),
+        chargeBack: makePostback(presentClick.click_id, now - 5_000, { txn_id: txn, status: 'rejected' }),
+      }
+    })
+    await writer.clicks(pairs.map((p) => p.presentClick))
+    await Promise.all(
+      pairs.map(async (p) => {
+        await writer.postbacks([p.approved])
+        await writer.postbacks([p.chargeBack])
+      }),
+    )
+    // Both wait: the approval for its click, the charge-back behind the approval.
+    const id = (p: (typeof pairs)[number]) => `t:${p.approved.partner_id}:${p.approved.txn_id}`
+    await waitFor(() => attributor.attributor.health(), (h) => h.ok, 10_000, 'the attributor')
+    await writer.clicks(pairs.map((p) => p.lateClick))
+    const messages = await waitFor(
+      () => readOutcomes(world),
+      (m) => pairs.every((p) => m.some((o) => o.outcome.conversion_id === id(p) && o.outcome.version === 2)),
+      60_000,
+      'two versions of every parked conversion',
+    )
+    const latest = latestByConversion(messages)
+    const wrong = pairs
+      .map((p) => ({ p, o: latest.get(id(p)) }))
+      .filter(({ p, o }) => !(o && o.version === 2 && o.status === 'rejected' && o.payout === '0' && o.outcome === 'attributed' && o.click_id === p.approved.click_id))
+      .map(({ o }) => o)
+    expect({ wrong: wrong.length, first: wrong.slice(0, 3) }).toEqual({ wrong: 0, first: [] })
   })
 })
