@@ -106,7 +106,19 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
     const deferred: Candidate[] = []
     const pending: Pending[] = []
     const queued: { candidate: Candidate; behindClick: string }[] = []
+    // A later postback of a txn_id conversion that already has one in this round waits for the
+    // next round: only then can it see whether the earlier one got parked (and queue behind it).
+    const conversionsInRound = new Set<string>()
+    const nextRound: Candidate[] = []
     candidates.forEach((candidate, i) => {
+      const parkedConversion = candidate.parkedDeadlineMs === undefined ? parkedConversionOf(candidate) : undefined
+      if (parkedConversion !== undefined) {
+        if (conversionsInRound.has(parkedConversion)) {
+          nextRound.push(candidate)
+          return
+        }
+        conversionsInRound.add(parkedConversion)
+      }
       const look = firstLook(candidate, facts[i]!)
       if (look.kind === 'replay') replays.push({ ...look, clickId: candidate.postback.click_id })
       else if (look.kind === 'release') {
@@ -242,6 +254,12 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
       }
       // 'claimed' / parked 'decided': another path decided and published it.
     })
+    // In arrival order, so a conversion's postbacks keep theirs.
+    const order = new Map(candidates.map((c, i) => [c, i]))
+    losers.push(...nextRound)
+    const [first, rest] = [losers.slice(0, deferred.length), losers.slice(deferred.length)]
+    losers.length = 0
+    losers.push(...first, ...rest.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0)))
 
     if (replays.length > 0) appended.push(...(await replayDecisions(replays, outboxKey)))
     return losers
