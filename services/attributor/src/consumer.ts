@@ -45,7 +45,7 @@ export interface AttributorConsumerSettings {
   groupId: string
   partitionsConsumedConcurrently: number
   sessionTimeoutMs?: number
-  /** Longest pause between retries of a batch that failed (ClickHouse or Redis unreachable). */
+  /** Longest pause between retries of a batch that failed (ClickHouse or Redis unreachable); short, so parked postbacks do not outwait their grace while clicks wait to be recorded. */
   maxRetryBackoffMs?: number
 }
 
@@ -123,7 +123,7 @@ export function createAttributorConsumer(deps: AttributorConsumerDeps, settings:
    * batch is uncommitted and its new owner takes it over.
    */
   async function retried(batch: PartitionBatch, work: () => Promise<void>): Promise<void> {
-    const maxBackoffMs = settings.maxRetryBackoffMs ?? 5_000
+    const maxBackoffMs = settings.maxRetryBackoffMs ?? 1_000
     // kafkajs heartbeats only between batches: a batch that waits for ClickHouse or works
     // longer than the session timeout would otherwise cost this member its partitions.
     const pump = setInterval(() => {
