@@ -13,6 +13,7 @@ import { benchResultsDir, readBenchResult, type BenchFigure } from '@clickjoin/l
 const benches = [
   { name: 'ingest', script: 'services/ingest/bench/redirect.ts' },
   { name: 'attributor', script: 'services/attributor/bench/throughput.ts' },
+  { name: 'attributor-memory', script: 'services/attributor/bench/memory.ts' },
   { name: 'sink', script: 'services/sink/bench/throughput.ts' },
   { name: 'pipeline', script: 'bench/pipeline.ts' },
 ]

@@ -11,5 +11,5 @@ export {
 } from './dead-letter.ts'
 export { FIELD_MAX_LENGTH } from './fields.ts'
 export { OutcomeV1, outcomeV1Contract } from './outcome.ts'
-export { PostbackV1, postbackV1Contract } from './postback.ts'
+export { conversionPartitionKey, PostbackV1, postbackV1Contract } from './postback.ts'
 export { topicContracts, topicNames, type TopicNames, type TopicRole } from './topics.ts'

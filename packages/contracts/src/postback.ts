@@ -13,7 +13,7 @@ import {
 
 /**
  * A conversion postback or pixel hit as ingest accepted it, published to the `conversions`
- * topic keyed by `click_id`. Ingest has already applied the defaults it can (event
+ * topic keyed by `conversionPartitionKey` (its conversion identity). Ingest has already applied the defaults it can (event
  * `conversion`, revenue "0", status `approved`, conversion time = received time); whether
  * the click ID is genuine is for the attributor to decide.
  */
@@ -40,3 +40,15 @@ export const PostbackV1 = Type.Object({
 export type PostbackV1 = Static<typeof PostbackV1>
 
 export const postbackV1Contract = defineEventContract('PostbackV1', PostbackV1)
+
+/**
+ * The Kafka key of a postback on the `conversions` topic: its conversion identity (SPEC §5), so
+ * every postback of one conversion lands on one partition and is decided in the order ingest
+ * acknowledged it, whatever click IDs they name (a charge-back sent with another click ID).
+ * `(partner, txn_id)` when a txn_id was sent; otherwise the identity is within one click ID
+ * (`(click_id, event)`, or one per postback for repeatable events), so the click ID is the key.
+ * The producer hashes the key, so its length does not matter.
+ */
+export function conversionPartitionKey(postback: Pick<PostbackV1, 'partner_id' | 'txn_id' | 'click_id'>): string {
+  return postback.txn_id !== '' ? `t:${postback.partner_id}:${postback.txn_id}` : postback.click_id
+}

@@ -39,10 +39,19 @@ export const AttributorEnv = z.object({
   ATTRIBUTOR_GROUP_ID: z.string().min(1).default('attributor'),
   /** How often overdue parked conversions are decided. */
   ATTRIBUTOR_SWEEP_INTERVAL_MS: durationMs(250),
-  /** How long a conversion is remembered for deduplication and status updates (charge-backs). */
-  ATTRIBUTOR_CONVERSION_TTL_MS: durationMs('400d'),
-  /** Kept beyond a click's longest window, for clock skew, the grace period and late postbacks. */
+  /**
+   * How long clicks and decided conversions stay in Redis (the hot tier); older ones are read
+   * from ClickHouse. Must stay well above the sink's lag (docs/delivery.md).
+   */
+  ATTRIBUTOR_HOT_SECONDS: positiveInt(172_800),
+  /** Kept beyond the hot period in Redis, for clock skew, the grace period and late postbacks. */
   ATTRIBUTOR_CLICK_TTL_MARGIN_MS: durationMs('1h'),
+  /** A ClickHouse server to read older clicks and conversions from; unset → the sink's SQL endpoint. */
+  CLICKHOUSE_URL: url({ protocols: ['http:', 'https:'] }).optional(),
+  /** The sink's read-only SQL port on this host (embedded chDB), used when CLICKHOUSE_URL is unset. */
+  CLICKHOUSE_HTTP_PORT: port(8123),
+  /** The sink's database. */
+  CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a ClickHouse database name').default('clickjoin'),
   /**
    * How long the group waits for a silent member before giving its partitions to others: the
    * pause a crashed instance causes (the broker allows 6 s at least).
@@ -62,4 +71,9 @@ export function clickIdKeysFrom(env: AttributorEnv): { keys: Map<number, string>
   }
   const keys = env.CLICK_ID_KEYS
   return { keys, currentKeyId: env.CLICK_ID_KEY_ID ?? Math.max(...keys.keys()), development: false }
+}
+
+/** Where the cold tier is read: CLICKHOUSE_URL, else the sink's SQL endpoint on this host. */
+export function clickHouseUrlFrom(env: AttributorEnv): string {
+  return env.CLICKHOUSE_URL ?? `http://127.0.0.1:${env.CLICKHOUSE_HTTP_PORT}`
 }

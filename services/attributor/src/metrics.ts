@@ -58,6 +58,28 @@ export function createAttributorMetrics(registry: Registry) {
       help: 'Postbacks currently waiting for their click',
       registers: [registry],
     }),
+    coldSeconds: new Histogram({
+      name: 'attributor_clickhouse_seconds',
+      help: 'Latency of cold-tier lookups in ClickHouse (one query per batch), by operation',
+      labelNames: ['op'] as const,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers: [registry],
+    }),
+    coldErrors: new Counter({
+      name: 'attributor_clickhouse_errors_total',
+      help: 'Cold-tier lookups that failed (the batch waits and is retried; nothing is decided meanwhile)',
+      registers: [registry],
+    }),
+    coldTierLag: new Gauge({
+      name: 'attributor_cold_tier_lag_seconds',
+      help: 'Age of the oldest click recorded in Redis that ClickHouse does not show yet (the sink lag as the join sees it)',
+      registers: [registry],
+    }),
+    hotPeriod: new Gauge({
+      name: 'attributor_hot_period_seconds',
+      help: 'ATTRIBUTOR_HOT_SECONDS: how long clicks and decided conversions stay in Redis; the cold-tier lag must stay well below it',
+      registers: [registry],
+    }),
   }
 }
 export type AttributorMetrics = ReturnType<typeof createAttributorMetrics>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { ClickV1 } from '@clickjoin/contracts'
-import { clickKey, clickTtlSeconds, decodeClickState, encodeClickState, parseParked, formatParked, parsePostbackRecord } from './redis-state.ts'
+import { clickLocation, clickTtlSeconds, decodeClickState, encodeClickState, parseParked, formatParked, parsePostbackRecord } from './redis-state.ts'
 
 const createdAt = 1_700_000_000_000
 const click: ClickV1 = {
@@ -61,16 +61,20 @@ describe('compact click state', () => {
     }
   })
 
-  it('keys a click by the 24 bytes of its ID, other IDs by text', () => {
-    const key = clickKey('cj:', click.click_id)
-    expect(Buffer.isBuffer(key) && key.length).toBe(28)
-    expect(clickKey('cj:', 'short-id')).toBe('cj:K:short-id')
+  it('puts a click in the bucket of its ID time and first random byte, other IDs under their text', () => {
+    const { key, field } = clickLocation('cj:', click.click_id)
+    const id = Buffer.from(click.click_id, 'base64url')
+    const bucket = Buffer.alloc(5)
+    bucket.writeUInt32BE(Math.floor(id.readUIntBE(1, 6) / 10_000))
+    bucket[4] = id[7]!
+    expect(key).toEqual(Buffer.concat([Buffer.from('cj:h'), bucket]))
+    expect(field).toEqual(id.subarray(8, 17))
+    expect(clickLocation('cj:', 'short-id')).toEqual({ key: 'cj:K:short-id', field: 'c' })
   })
 
-  it('keeps a click until its longest window has passed, plus the margin', () => {
-    expect(clickTtlSeconds(click, createdAt, 3_600)).toBe(7_776_000 + 3_600)
-    expect(clickTtlSeconds(click, createdAt + 7_776_000_000, 3_600)).toBe(3_600)
-    expect(clickTtlSeconds(click, createdAt + 9_000_000_000, 0)).toBe(1)
+  it('keeps a click bucket for the hot period plus the margin, whatever the windows', () => {
+    expect(clickTtlSeconds(172_800, 3_600)).toBe(176_400)
+    expect(clickTtlSeconds(0, 0)).toBe(1)
   })
 
   it('reads back parked entries and postback records', () => {

@@ -1,4 +1,3 @@
-import type { ChainableCommander, Redis, Result } from 'ioredis'
 import { CLICK_ID_PATTERN } from '@clickjoin/click-id'
 import type { ClickV1 } from '@clickjoin/contracts'
 import type { ClickState } from './rules.ts'
@@ -6,14 +5,19 @@ import type { ClickState } from './rules.ts'
 /**
  * Redis layout of the attributor (docs/redis.md), every key under the service's key prefix:
  *
- *   k<click_id bytes>    string   the click as the join needs it (compact, see encodeClickState);
- *                                 TTL = the click's longest window + margin. The 32-character
- *                                 click ID is stored as its 24 bytes (see clickKey)
+ *   h<bucket><shard>     hash     hot clicks, bucketed by the time their click ID carries (10 s)
+ *                                 and its first random byte: field = 9 more random bytes of the
+ *                                 ID, value = the click as the join needs it (encodeClickState).
+ *                                 TTL of the bucket = hot period + margin from its latest write
+ *                                 (see clickLocation)
+ *   K:<click_id>         hash     the same for an ID not in the click-ID format (never from ingest)
  *   v:<conversion_id>    hash     n = latest version, o<k> = OutcomeV1 JSON of version k
  *   b:<postback_id>      string   "<conversion_id>\x1f<version>": which version this postback
  *                                 produced (0 = it was a duplicate), so a redelivery replays it
  *   w:<click_id>         hash     postbacks parked until their click arrives:
  *                                 postback_id → "<deadline ms>|<offset>|<PostbackV1 JSON>"
+ *   wc:<t:partner:txn>   hash     parked postbacks of a txn_id conversion: postback_id → the click
+ *                                 it is parked under (later postbacks of it queue behind them)
  *   due                  zset     "<click_id>:<postback_id>" scored by the parked deadline
  *   ob:<partition>|ob:s  stream   outbox: decided outcomes not yet acknowledged by Kafka
  *
@@ -22,25 +26,35 @@ import type { ClickState } from './rules.ts'
  */
 export function attributorKeys(prefix: string) {
   return {
-    click: (clickId: string) => clickKey(prefix, clickId),
+    click: (clickId: string) => clickLocation(prefix, clickId),
     conversion: (conversionId: string) => `${prefix}v:${conversionId}`,
     postback: (postbackId: string) => `${prefix}b:${postbackId}`,
     parked: (clickId: string) => `${prefix}w:${clickId}`,
+    parkedConversion: (partitionKey: string) => `${prefix}wc:${partitionKey}`,
     due: `${prefix}due`,
     outbox: (partition: number | 'sweeper') => `${prefix}ob:${partition === 'sweeper' ? 's' : partition}`,
   }
 }
 export type AttributorKeys = ReturnType<typeof attributorKeys>
 
+/** Clicks whose IDs were made within this span share a bucket (per shard). */
+export const CLICK_BUCKET_MS = 10_000
+
 /**
- * A click's key: the prefix, `k` and the click ID's 24 bytes rather than its 32 base64url
- * characters (every character carries 6 bits, so the mapping is one to one). With the default
- * prefix the key is 28 bytes and fits a 32-byte allocation instead of a 48-byte one: 16 bytes
- * less per click. Any other ID (not from ingest) keeps a text key under `K:`.
+ * Where a hot click lives: a hash per (10 s of click-ID time, first random byte of the ID), the
+ * field being the next 9 random bytes. Small hashes are stored by Redis as one listpack — field,
+ * value and two length bytes each, no per-click key, object or expiry entry — so a click costs
+ * about its 9 + ~15 bytes plus a share of the bucket's own overhead (docs/redis.md). 72 random
+ * bits within one 10 s bucket and shard never collide in practice; the MAC was verified before
+ * any lookup. Any other ID (not from ingest) gets a one-field hash under `K:`.
  */
-export function clickKey(prefix: string, clickId: string): Buffer | string {
-  if (!CLICK_ID_PATTERN.test(clickId)) return `${prefix}K:${clickId}`
-  return Buffer.concat([Buffer.from(`${prefix}k`), Buffer.from(clickId, 'base64url')])
+export function clickLocation(prefix: string, clickId: string): { key: Buffer | string; field: Buffer | string } {
+  if (!CLICK_ID_PATTERN.test(clickId)) return { key: `${prefix}K:${clickId}`, field: 'c' }
+  const id = Buffer.from(clickId, 'base64url')
+  const bucket = Buffer.allocUnsafe(5)
+  bucket.writeUInt32BE(Math.floor(id.readUIntBE(1, 6) / CLICK_BUCKET_MS) >>> 0, 0)
+  bucket[4] = id[7]!
+  return { key: Buffer.concat([Buffer.from(`${prefix}h`), bucket]), field: id.subarray(8, 17) }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -85,96 +99,13 @@ export function decodeClickState(clickId: string, encoded: string, clickIdCreate
 }
 
 /**
- * How long to keep a click: until its longest window has passed since the click happened,
- * plus a margin for clock skew, the grace period and postbacks that reach us late.
+ * How long a click bucket stays in Redis after a click was written to it: the hot period
+ * (older clicks are read from ClickHouse) plus a margin for clock skew, the grace period and
+ * postbacks that reach us late. Independent of the click's windows, so Redis memory depends on
+ * the click rate and the hot period only.
  */
-export function clickTtlSeconds(click: ClickV1, nowMs: number, marginSeconds: number): number {
-  const endOfLongestWindowMs = click.ts + click.max_window_seconds * 1000
-  return Math.max(1, Math.ceil((endOfLongestWindowMs - nowMs) / 1000) + marginSeconds)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Lua scripts. Each is one atomic step; ioredis runs them by EVALSHA (EVAL on NOSCRIPT).
-// ---------------------------------------------------------------------------------------------
-
-/** The latest version of a conversion and its outcome, or nil. */
-const READ_CONVERSION = `
-local n = redis.call('HGET', KEYS[1], 'n')
-if not n then return nil end
-return {n, redis.call('HGET', KEYS[1], 'o' .. n)}
-`
-
-/**
- * Makes one decision stick, or refuses it, atomically (compare-and-set):
- *  - 'claimed'  the parked postback was already decided by someone else (sweeper/other member);
- *  - 'decided'  this postback_id already has a decision: the caller replays it instead;
- *  - 'conflict' the conversion changed since the caller read it: read again and decide again;
- *  - 'ok'       recorded a duplicate (postback → version 0);
- *  - <entry ID> recorded: postback → version, the conversion's new version, and the outcome
- *               appended to the outbox under this stream entry ID, all or nothing.
- * KEYS: conversion, postback record, outbox, due zset, parked hash
- * ARGV: expected version, new version (0 = duplicate), outcome JSON, TTL s, message key,
- *       claim member ('' = not parked), conversion_id
- */
-const COMMIT_DECISION = `
-local claim = ARGV[6]
-if claim ~= '' and not redis.call('ZSCORE', KEYS[4], claim) then return 'claimed' end
-local function release()
-  if claim ~= '' then
-    redis.call('ZREM', KEYS[4], claim)
-    redis.call('HDEL', KEYS[5], string.sub(claim, string.find(claim, ':', 1, true) + 1))
-  end
-end
-if redis.call('EXISTS', KEYS[2]) == 1 then release() return 'decided' end
-local current = redis.call('HGET', KEYS[1], 'n') or '0'
-if current ~= ARGV[1] then return 'conflict' end
-release()
-redis.call('SET', KEYS[2], ARGV[7] .. '\\31' .. ARGV[2], 'EX', ARGV[4])
-if ARGV[2] ~= '0' then
-  redis.call('HSET', KEYS[1], 'n', ARGV[2], 'o' .. ARGV[2], ARGV[3])
-  redis.call('EXPIRE', KEYS[1], ARGV[4])
-  return redis.call('XADD', KEYS[3], '*', 'k', ARGV[5], 'v', ARGV[3])
-end
-return 'ok'
-`
-
-/**
- * Parks a postback whose click has not arrived, unless the click is there now ('click': decide
- * at once) or the postback was already decided ('decided'). Parking twice keeps the first
- * deadline. Linearizable with the click writer: either this sees the click, or the click
- * writer's read of the parked hash (after its SET) sees this postback.
- * KEYS: click, postback record, parked hash, due zset
- * ARGV: postback_id, deadline ms, parked value (formatParked), due member
- */
-const PARK_POSTBACK = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'click' end
-if redis.call('EXISTS', KEYS[2]) == 1 then return 'decided' end
-if redis.call('HSETNX', KEYS[3], ARGV[1], ARGV[3]) == 1 then
-  redis.call('ZADD', KEYS[4], ARGV[2], ARGV[4])
-end
-return 'ok'
-`
-
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    cjReadConversion(conversionKey: string): Result<[string, string | null] | null, Context>
-    cjCommitDecision(...keysAndArgs: (string | Buffer | number)[]): Result<CommitResult, Context>
-    cjParkPostback(...keysAndArgs: (string | Buffer | number)[]): Result<ParkResult, Context>
-  }
-}
-
-/** A stream entry ID (`<ms>-<seq>`) when an outcome was appended to the outbox. */
-export type CommitResult = 'ok' | 'conflict' | 'decided' | 'claimed' | `${number}-${number}`
-
-export function isOutboxEntryId(result: string): result is `${number}-${number}` {
-  return /^\d+-\d+$/.test(result)
-}
-export type ParkResult = 'ok' | 'click' | 'decided'
-
-export function defineAttributorScripts(redis: Redis): void {
-  redis.defineCommand('cjReadConversion', { numberOfKeys: 1, lua: READ_CONVERSION })
-  redis.defineCommand('cjCommitDecision', { numberOfKeys: 5, lua: COMMIT_DECISION })
-  redis.defineCommand('cjParkPostback', { numberOfKeys: 4, lua: PARK_POSTBACK })
+export function clickTtlSeconds(hotSeconds: number, marginSeconds: number): number {
+  return Math.max(1, hotSeconds + marginSeconds)
 }
 
 /** The parked-set member for a postback; click IDs that get parked never contain ':'. */
@@ -204,13 +135,4 @@ export function parseParked(stored: string): { deadlineMs: number; offset: strin
 export function parsePostbackRecord(stored: string): { conversionId: string; version: number } {
   const at = stored.lastIndexOf(SEPARATOR)
   return { conversionId: stored.slice(0, at), version: Number(stored.slice(at + 1)) }
-}
-
-/** Runs a pipeline and returns its replies, throwing the first command error. */
-export async function execPipeline(pipeline: ChainableCommander): Promise<unknown[]> {
-  const replies = (await pipeline.exec()) ?? []
-  return replies.map(([error, reply]) => {
-    if (error) throw error
-    return reply
-  })
 }

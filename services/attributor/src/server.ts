@@ -1,20 +1,14 @@
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
-import { createConfigStore } from '@clickjoin/campaigns'
 import { createClickIdKeyring } from '@clickjoin/click-id'
 import { ConfigError, parseEnv } from '@clickjoin/config'
 import { topicNames } from '@clickjoin/contracts'
-import { createBatchingProducer, createKafka } from '@clickjoin/kafka'
-import {
-  createMetricsRegistry,
-  healthRoutes,
-  loggerOptions,
-  onShutdownSignals,
-  type Component,
-} from '@clickjoin/service-runtime'
-import { createAttributor } from './attributor.ts'
-import { AttributorEnv, clickIdKeysFrom } from './config.ts'
+import { createKafka } from '@clickjoin/kafka'
+import { createMetricsRegistry, healthRoutes, loggerOptions, onShutdownSignals } from '@clickjoin/service-runtime'
+import { createColdTierClient } from './cold-tier.ts'
+import { AttributorEnv, clickHouseUrlFrom, clickIdKeysFrom } from './config.ts'
 import { createAttributorMetrics } from './metrics.ts'
+import { attributorConfigFromEnv, createAttributorService } from './service.ts'
 
 // The composition root: configuration once, every dependency built here and passed in.
 let env: AttributorEnv
@@ -45,57 +39,33 @@ const kafka = createKafka({
   clientId: 'attributor',
   log: ({ level, message, ...rest }) => log[level === 'error' ? 'error' : 'warn'](rest, message),
 })
-const producer = createBatchingProducer(kafka, { lingerMs: 2, ackTimeoutMs: 15_000 })
 const redis = new Redis(env.REDIS_URL)
 const subscriber = new Redis(env.REDIS_URL)
 for (const connection of [redis, subscriber]) {
   connection.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'))
 }
-const configStore = createConfigStore({
+const clickhouse = createColdTierClient(clickHouseUrlFrom(env))
+const attributor = createAttributorService(attributorConfigFromEnv(env, topicNames(env.KAFKA_TOPIC_PREFIX)), {
+  kafka,
   redis,
   subscriber,
-  keyPrefix: env.REDIS_KEY_PREFIX,
-  log: ({ level, message }) => log[level === 'error' ? 'error' : 'warn']({}, message),
+  clickhouse,
+  keyring,
+  metrics,
+  log,
 })
-const attributor = createAttributor(
-  { kafka, redis, producer, campaigns: configStore, keyring, metrics, log },
-  {
-    topics: topicNames(env.KAFKA_TOPIC_PREFIX),
-    partitions: env.KAFKA_TOPIC_PARTITIONS,
-    redisKeyPrefix: env.REDIS_KEY_PREFIX,
-    groupId: env.ATTRIBUTOR_GROUP_ID,
-    graceMs: env.ATTRIBUTION_GRACE_MS,
-    sweepIntervalMs: env.ATTRIBUTOR_SWEEP_INTERVAL_MS,
-    conversionTtlSeconds: Math.ceil(env.ATTRIBUTOR_CONVERSION_TTL_MS / 1000),
-    clickTtlMarginSeconds: Math.ceil((env.ATTRIBUTOR_CLICK_TTL_MARGIN_MS + env.ATTRIBUTION_GRACE_MS) / 1000),
-    partitionsConsumedConcurrently: env.ATTRIBUTOR_CONCURRENCY,
-    sessionTimeoutMs: env.ATTRIBUTOR_SESSION_TIMEOUT_MS,
-  },
-)
-
-const redisHealth: Component = {
-  id: 'redis',
-  async health() {
-    const started = performance.now()
-    await redis.ping()
-    const ms = performance.now() - started
-    metrics.redisSeconds.observe({ op: 'ping' }, ms / 1000)
-    return { ok: true, detail: `ping ${ms.toFixed(1)} ms` }
-  },
-}
 
 await app.register(healthRoutes, {
-  components: () => [redisHealth, configStore, producer, attributor],
+  components: () => attributor.components(),
   registry,
 })
 
 onShutdownSignals(
   () => [
-    { name: 'stop consuming and sweeping', run: () => attributor.stop() },
-    { name: 'flush the producer', run: () => producer.stop() },
-    { name: 'stop the config store', run: () => configStore.stop() },
+    { name: 'stop consuming and sweeping, flush the producer', run: () => attributor.stop() },
     { name: 'close the health server', run: () => app.close() },
     { name: 'quit redis', run: async () => void (await Promise.all([redis.quit(), subscriber.quit()])) },
+    { name: 'close clickhouse', run: () => clickhouse.close() },
   ],
   log,
 )
@@ -107,7 +77,8 @@ await app.listen({ port: env.PORT, host: env.HOST })
 await Promise.all(
   [redis, subscriber].map((c) => (c.status === 'ready' ? undefined : new Promise((resolve) => c.once('ready', resolve)))),
 )
-await producer.start()
-await configStore.start()
 await attributor.start()
-log.info({ topicPrefix: env.KAFKA_TOPIC_PREFIX, keyPrefix: env.REDIS_KEY_PREFIX, graceMs: env.ATTRIBUTION_GRACE_MS }, 'attributor running')
+log.info(
+  { topicPrefix: env.KAFKA_TOPIC_PREFIX, keyPrefix: env.REDIS_KEY_PREFIX, graceMs: env.ATTRIBUTION_GRACE_MS, hotSeconds: env.ATTRIBUTOR_HOT_SECONDS, clickhouse: clickHouseUrlFrom(env) },
+  'attributor running',
+)

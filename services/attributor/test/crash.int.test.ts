@@ -27,13 +27,16 @@ async function groupMembers(world: TestWorld): Promise<{ stable: boolean; member
 describe('kill -9 of the attributor while conversions flow', () => {
   const processes: ManagedProcess[] = []
   let writer: Awaited<ReturnType<typeof createEventWriter>> | undefined
+  let worldToStop: TestWorld | undefined
   afterAll(async () => {
     await writer?.stop()
     for (const p of processes) await p.kill()
+    await worldToStop?.stop()
   })
 
   it(`loses and double-counts nothing across ${KILLS} crashes (${CONVERSIONS} conversions)`, { timeout: 300_000 }, async () => {
     const world = await createWorld('attr_crash')
+    worldToStop = world
     await putCampaigns(world, { [WORKLOAD_CAMPAIGN_ID]: workloadCampaign })
     const workload = buildWorkload(CONVERSIONS, KILLS + 1)
     writer = await createEventWriter(world)

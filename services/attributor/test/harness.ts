@@ -4,6 +4,7 @@ import { campaignFromInput, createConfigStore, longestWindow, type CampaignInput
 import { createClickIdKeyring, generateClickId, parseClickIdKeys, type ClickIdKeyring } from '@clickjoin/click-id'
 import {
   clickV1Contract,
+  conversionPartitionKey,
   decodeEvent,
   encodeEvent,
   outcomeV1Contract,
@@ -19,8 +20,11 @@ import { startProcess, type ManagedProcess } from '@clickjoin/local-stack'
 import { readTopic, tempDir, testStackEnv, uniqueName } from '@clickjoin/local-stack/testing'
 import type { Registry } from 'prom-client'
 import { createMetricsRegistry } from '@clickjoin/service-runtime'
-import { createAttributor, type Attributor, type Log } from '../src/attributor.ts'
+import { createColdTierClient } from '../src/cold-tier.ts'
 import { createAttributorMetrics } from '../src/metrics.ts'
+import { clickLocation } from '../src/redis-state.ts'
+import { createAttributorService, type AttributorService, type Log } from '../src/service.ts'
+import { startTestSink, testSinkEnv, type TestSink } from '../../sink/test/harness.ts'
 
 /** The click ID key the tests sign with, also handed to attributor child processes. */
 export const TEST_CLICK_ID_KEYS = '7:attributor-test-click-id-secret-0123456789abcdef'
@@ -30,7 +34,7 @@ export const PARTITIONS = 3
 
 const quietLog: Log = { info: () => undefined, warn: () => undefined, error: (obj, msg) => console.error(msg, obj) }
 
-/** One isolated world: its own topics, Redis keys and consumer group. */
+/** One isolated world: its own topics, Redis keys, consumer group and ClickHouse database. */
 export interface TestWorld {
   name: string
   topics: TopicNames
@@ -38,22 +42,52 @@ export interface TestWorld {
   groupId: string
   brokers: string[]
   redisUrl: string
+  /** Where the attributor reads the cold tier: this world's sink (SQL endpoint) or CLICKHOUSE_URL. */
+  clickhouseUrl: string
+  database: string
+  sink: TestSink
+  /** Stops this world's sink. */
+  stop(): Promise<void>
 }
 
+// chDB owns a data directory per process: every world of this process shares one, each in its
+// own database.
+let dataDir: Promise<string> | undefined
+const processDataDir = () => (dataDir ??= tempDir('attributor-chdb'))
+
+/**
+ * Creates the world's topics and starts its sink in this process (the cold tier: clicks and
+ * conversions older than the hot period are read from the ClickHouse the sink fills).
+ */
 export async function createWorld(label: string): Promise<TestWorld> {
   const { kafkaBrokers, redisUrl } = testStackEnv()
   const name = uniqueName(label)
-  const world = {
+  const topics = topicNames(`${name}.`)
+  const kafka = createKafka({ brokers: kafkaBrokers, clientId: 'attributor-test-setup' })
+  await ensureTopics(kafka, Object.values(topics).map((topic) => ({ topic, numPartitions: PARTITIONS })))
+  const database = name.replace(/[^A-Za-z0-9_]/g, '_')
+  const sink = await startTestSink(
+    testSinkEnv({
+      KAFKA_TOPIC_PREFIX: `${name}.`,
+      KAFKA_TOPIC_PARTITIONS: String(PARTITIONS),
+      SINK_CONSUMER_GROUP: `${name}-sink`,
+      CLICKHOUSE_DATABASE: database,
+      CLICKHOUSE_DATA_DIR: await processDataDir(),
+    }),
+  )
+  const clickhouseUrl = sink.config.CLICKHOUSE_URL ?? `http://127.0.0.1:${sink.sink.sqlPort}`
+  return {
     name,
-    topics: topicNames(`${name}.`),
+    topics,
     keyPrefix: `${name}:`,
     groupId: `${name}-attributor`,
     brokers: kafkaBrokers,
     redisUrl,
+    clickhouseUrl,
+    database,
+    sink,
+    stop: () => sink.stop(),
   }
-  const kafka = createKafka({ brokers: kafkaBrokers, clientId: 'attributor-test-setup' })
-  await ensureTopics(kafka, Object.values(world.topics).map((topic) => ({ topic, numPartitions: PARTITIONS })))
-  return world
 }
 
 /** Writes campaigns the way ingest's admin API does: through the config store. */
@@ -70,28 +104,30 @@ export async function putCampaigns(world: TestWorld, campaigns: Record<string, C
 }
 
 export interface InProcessAttributor {
-  attributor: Attributor
+  attributor: AttributorService
   configStore: ConfigStore
   registry: Registry
   stop(): Promise<void>
 }
 
-/** The attributor composed as server.ts does, with test settings, in this process. */
-export async function startAttributor(
-  world: TestWorld,
-  options: { graceMs?: number; redisUrl?: string } = {},
-): Promise<InProcessAttributor> {
+export interface AttributorTestOptions {
+  graceMs?: number
+  redisUrl?: string
+  hotSeconds?: number
+  /** Beyond the hot period in Redis (default 1 h, as the service's own default). */
+  ttlMarginSeconds?: number
+}
+
+/** The attributor as server.ts composes it (createAttributorService), with test settings. */
+export async function startAttributor(world: TestWorld, options: AttributorTestOptions = {}): Promise<InProcessAttributor> {
   const redisUrl = options.redisUrl ?? world.redisUrl
   const kafka = createKafka({ brokers: world.brokers, clientId: 'attributor-test', log: () => undefined })
-  const producer = createBatchingProducer(kafka, { lingerMs: 2 })
   const redis = new Redis(redisUrl)
   const subscriber = new Redis(redisUrl)
   for (const c of [redis, subscriber]) c.on('error', () => undefined)
-  const configStore = createConfigStore({ redis, subscriber, keyPrefix: world.keyPrefix })
+  const clickhouse = createColdTierClient(world.clickhouseUrl)
   const registry = createMetricsRegistry('attributor')
-  const metrics = createAttributorMetrics(registry)
-  const attributor = createAttributor(
-    { kafka, redis, producer, campaigns: configStore, keyring: testKeyring, metrics, log: quietLog },
+  const attributor = createAttributorService(
     {
       topics: world.topics,
       partitions: PARTITIONS,
@@ -99,22 +135,22 @@ export async function startAttributor(
       groupId: world.groupId,
       graceMs: options.graceMs ?? 2_000,
       sweepIntervalMs: 100,
-      conversionTtlSeconds: 3_600,
-      clickTtlMarginSeconds: 3_600,
+      hotSeconds: options.hotSeconds ?? 172_800,
+      ttlMarginSeconds: options.ttlMarginSeconds ?? 3_600,
+      clickhouseDatabase: world.database,
       partitionsConsumedConcurrently: 4,
+      coldLagProbeIntervalMs: 1_000,
     },
+    { kafka, redis, subscriber, clickhouse, keyring: testKeyring, metrics: createAttributorMetrics(registry), log: quietLog },
   )
-  await producer.start()
-  await configStore.start()
   await attributor.start()
   return {
     attributor,
-    configStore,
+    configStore: attributor.configStore,
     registry,
     async stop() {
       await attributor.stop()
-      await producer.stop()
-      await configStore.stop()
+      await clickhouse.close()
       redis.disconnect()
       subscriber.disconnect()
     },
@@ -146,6 +182,8 @@ export async function spawnAttributor(
       ATTRIBUTION_GRACE_MS: String(options.graceMs ?? 2_000),
       ATTRIBUTOR_GROUP_ID: world.groupId,
       ATTRIBUTOR_SWEEP_INTERVAL_MS: '100',
+      CLICKHOUSE_URL: world.clickhouseUrl,
+      CLICKHOUSE_DATABASE: world.database,
       ...options.env,
     },
   })
@@ -161,7 +199,9 @@ export async function createEventWriter(world: TestWorld) {
       Promise.all(clicks.map((c) => producer.send(world.topics.clicks, { key: c.click_id, value: encodeEvent(clickV1Contract, c) }))),
     postbacks: (postbacks: PostbackV1[]) =>
       Promise.all(
-        postbacks.map((p) => producer.send(world.topics.conversions, { key: p.click_id, value: encodeEvent(postbackV1Contract, p) })),
+        postbacks.map((p) =>
+          producer.send(world.topics.conversions, { key: conversionPartitionKey(p), value: encodeEvent(postbackV1Contract, p) }),
+        ),
       ),
     raw: (topic: string, key: string, value: string) => producer.send(topic, { key, value }),
     stop: () => producer.stop(),
@@ -257,4 +297,15 @@ export function assertRepeatsIdentical(messages: OutcomeMessage[]): { distinct: 
     }
   }
   return { distinct: first.size, repeats }
+}
+
+/** How many of these clicks Redis holds in its hot tier (their bucket fields). */
+export async function clicksInRedis(redis: Redis, world: TestWorld, clickIds: readonly string[]): Promise<number> {
+  const pipeline = redis.pipeline()
+  for (const id of clickIds) {
+    const { key, field } = clickLocation(world.keyPrefix, id)
+    pipeline.hexists(key, field)
+  }
+  const replies = (await pipeline.exec()) ?? []
+  return replies.filter(([, found]) => found === 1).length
 }

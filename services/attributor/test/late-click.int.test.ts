@@ -34,6 +34,7 @@ describe('conversions that arrive before their click', () => {
     await writer?.stop()
     await attributor?.stop()
     redis?.disconnect()
+    await world?.stop()
   })
 
   const parked = () => redis.zcard(`${world.keyPrefix}due`)

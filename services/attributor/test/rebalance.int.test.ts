@@ -2,7 +2,7 @@ import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { startRedisServer, type RedisServer } from '@clickjoin/local-stack'
 import { tempDir, waitFor } from '@clickjoin/local-stack/testing'
-import { createEventWriter, createWorld, putCampaigns, startAttributor, type InProcessAttributor } from './harness.ts'
+import { createEventWriter, createWorld, putCampaigns, startAttributor, type InProcessAttributor, type TestWorld } from './harness.ts'
 import {
   buildWorkload,
   mismatches,
@@ -20,14 +20,17 @@ describe('the same outcomes whatever happens to the group and to Redis', () => {
   const running: InProcessAttributor[] = []
   const writers: Awaited<ReturnType<typeof createEventWriter>>[] = []
   let redisServer: RedisServer | undefined
+  const worlds: TestWorld[] = []
   afterAll(async () => {
     for (const w of writers) await w.stop()
     for (const a of running) await a.stop().catch(() => undefined)
+    for (const w of worlds) await w.stop()
     await redisServer?.stop()
   })
 
   it('a second attributor joins and leaves mid-stream', async () => {
     const world = await createWorld('attr_rebalance')
+    worlds.push(world)
     await putCampaigns(world, { [WORKLOAD_CAMPAIGN_ID]: workloadCampaign })
     const workload = buildWorkload(CONVERSIONS, 6)
     const writer = await createEventWriter(world)
@@ -59,6 +62,7 @@ describe('the same outcomes whatever happens to the group and to Redis', () => {
     redisServer = await startRedisServer({ dataDir, port: 0 })
     const redisUrl = redisServer.url
     const world = await createWorld('attr_aof')
+    worlds.push(world)
     await putCampaigns(world, { [WORKLOAD_CAMPAIGN_ID]: workloadCampaign }, redisUrl)
     const workload = buildWorkload(CONVERSIONS, 4)
     const writer = await createEventWriter(world)

@@ -6,6 +6,7 @@ import { decodeEvent, deadLetterV1Contract, type ClickV1, type OutcomeV1, type P
 import { readTopic, waitFor } from '@clickjoin/local-stack/testing'
 import {
   assertRepeatsIdentical,
+  clicksInRedis,
   createEventWriter,
   createWorld,
   makeClick,
@@ -18,7 +19,6 @@ import {
   type OutcomeMessage,
   type TestWorld,
 } from './harness.ts'
-import { clickKey } from '../src/redis-state.ts'
 
 const HOUR = 3_600_000
 const campaign: CampaignInput = {
@@ -130,7 +130,7 @@ describe('attribution rules (SPEC §5) through Kafka and Redis', () => {
     }
     await writer.clicks(clicks)
     // Clicks first, as in life; the late-click test covers the other order.
-    await waitFor(() => redis.exists(...clicks.map((c) => clickKey(world.keyPrefix, c.click_id))), (n) => n === clicks.length, 20_000, 'clicks recorded')
+    await waitFor(() => clicksInRedis(redis, world, clicks.map((c) => c.click_id)), (n) => n === clicks.length, 20_000, 'clicks recorded')
     // A malformed message ahead of the last case's postbacks on their partition: they must still be decided.
     await writer.raw(world.topics.conversions, sent.get(cases.at(-1)!.name)!.clickId, '{"v":1,"click_id":')
     for (const c of cases) await writer.postbacks(sent.get(c.name)!.postbacks) // in order: a status sequence must stay in order
@@ -145,6 +145,7 @@ describe('attribution rules (SPEC §5) through Kafka and Redis', () => {
     await writer?.stop()
     await attributor?.stop()
     redis?.disconnect()
+    await world?.stop()
   })
 
   for (const c of cases) {

@@ -1,5 +1,6 @@
 import {
   clickV1Contract,
+  conversionPartitionKey,
   encodeEvent,
   postbackV1Contract,
   type ClickV1,
@@ -17,8 +18,8 @@ export interface EventPublisher {
 export function createEventPublisher(producer: EventProducer, topics: TopicNames): EventPublisher {
   return {
     click: (click) => producer.send(topics.clicks, { key: click.click_id, value: encodeEvent(clickV1Contract, click) }),
-    // Keyed by the click ID as received, so a conversion meets its click on the same partition.
+    // Keyed by conversion identity: the postbacks of one conversion are decided in this order.
     postback: (postback) =>
-      producer.send(topics.conversions, { key: postback.click_id, value: encodeEvent(postbackV1Contract, postback) }),
+      producer.send(topics.conversions, { key: conversionPartitionKey(postback), value: encodeEvent(postbackV1Contract, postback) }),
   }
 }

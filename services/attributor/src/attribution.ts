@@ -1,0 +1,301 @@
+import { longestWindow, type ConfigStore } from '@clickjoin/campaigns'
+import { verifyClickId, type ClickIdKeyring } from '@clickjoin/click-id'
+import { conversionPartitionKey } from '@clickjoin/contracts'
+import type { ColdTier } from './cold-tier.ts'
+import type { AttributorMetrics } from './metrics.ts'
+import type { OutboxEntry } from './outbox.ts'
+import {
+  clickMayBeCold,
+  conversionMayBeCold,
+  firstLook,
+  identityOf,
+  planDecision,
+  type Candidate,
+  type Plan,
+  type PlanFacts,
+} from './planning.ts'
+import { decodeClickState } from './redis-state.ts'
+import type { ClickState } from './rules.ts'
+import { isOutboxEntryId, type AttributorStore, type StoreWrite } from './store.ts'
+
+export interface ConversionAttributorDeps {
+  store: AttributorStore
+  cold: ColdTier
+  campaigns: Pick<ConfigStore, 'campaign' | 'campaigns'>
+  keyring: ClickIdKeyring
+  metrics: AttributorMetrics
+}
+
+export interface ConversionAttributorSettings {
+  graceMs: number
+  /** Clicks and conversions younger than this are in Redis; older ones may be in ClickHouse only. */
+  hotMs: number
+}
+
+export interface ConversionAttributor {
+  /**
+   * Decides postbacks in order and appends their outcomes to `outboxKey`; returns what was
+   * appended, for the caller to publish.
+   */
+  attribute(candidates: Candidate[], outboxKey: string): Promise<OutboxEntry[]>
+}
+
+const MAX_ATTEMPTS = 50
+
+/** Parked postbacks of a txn_id conversion are indexed by its partition key; others need none. */
+function parkedConversionOf(candidate: Candidate): string | undefined {
+  return candidate.postback.txn_id === '' ? undefined : conversionPartitionKey(candidate.postback)
+}
+
+/**
+ * The join: gathers each postback's facts from Redis (hot) and ClickHouse (cold), lets
+ * planning.ts and rules.ts decide, and makes the decisions stick by compare-and-set.
+ */
+export function createConversionAttributor(deps: ConversionAttributorDeps, settings: ConversionAttributorSettings): ConversionAttributor {
+  const { store, cold, campaigns, keyring, metrics } = deps
+  const campaignOf = (id: string) => campaigns.campaign(id)
+
+  function longestConfiguredWindowSeconds(): number {
+    return Math.max(0, ...campaigns.campaigns().map(longestWindow))
+  }
+
+  /**
+   * Independent postbacks go through together, one pipelined round trip per step; the few that
+   * lose a compare-and-set race are decided again one by one, in order, so a pending → approved
+   * pair in one batch lands as version 1 then 2.
+   */
+  async function attribute(candidates: Candidate[], outboxKey: string): Promise<OutboxEntry[]> {
+    const appended: OutboxEntry[] = []
+    if (candidates.length === 0) return appended
+    const queue = await decideRound(candidates, outboxKey, appended)
+    const attempts = new Map<string, number>()
+    while (queue.length > 0) {
+      const candidate = queue.shift()!
+      const id = candidate.postback.postback_id
+      const attempt = (attempts.get(id) ?? 0) + 1
+      if (attempt > MAX_ATTEMPTS) throw new Error(`postback ${id}: no stable decision after ${MAX_ATTEMPTS} attempts`)
+      attempts.set(id, attempt)
+      queue.unshift(...(await decideRound([candidate], outboxKey, appended)))
+    }
+    return appended
+  }
+
+  /**
+   * One optimistic pass: read, plan, commit. Returns what must be decided again, in order: the
+   * losers, each preceded by the parked postbacks of its click that it must not overtake.
+   */
+  async function decideRound(candidates: Candidate[], outboxKey: string, appended: OutboxEntry[]): Promise<Candidate[]> {
+    const nowMs = Date.now()
+    const verified = candidates.map((c) => verifyClickId(keyring, c.postback.click_id))
+    const facts = await store.readPostbacks(
+      candidates.map((c, i) => ({
+        postbackId: c.postback.postback_id,
+        clickId: verified[i]!.valid ? c.postback.click_id : undefined,
+        withParked: c.parkedDeadlineMs === undefined,
+        parkedConversion: parkedConversionOf(c),
+      })),
+    )
+
+    interface Pending {
+      candidate: Candidate
+      verification: (typeof verified)[number]
+      click: ClickState | undefined
+    }
+    const replays: { conversionId: string; version: number; clickId: string }[] = []
+    const releases: StoreWrite[] = []
+    const deferred: Candidate[] = []
+    const pending: Pending[] = []
+    const queued: { candidate: Candidate; behindClick: string }[] = []
+    // A later postback of a txn_id conversion that already has one in this round waits for the
+    // next round: only then can it see whether the earlier one got parked (and queue behind it).
+    const conversionsInRound = new Set<string>()
+    const nextRound: Candidate[] = []
+    candidates.forEach((candidate, i) => {
+      const parkedConversion = candidate.parkedDeadlineMs === undefined ? parkedConversionOf(candidate) : undefined
+      if (parkedConversion !== undefined) {
+        if (conversionsInRound.has(parkedConversion)) {
+          nextRound.push(candidate)
+          return
+        }
+        conversionsInRound.add(parkedConversion)
+      }
+      const look = firstLook(candidate, facts[i]!)
+      if (look.kind === 'replay') replays.push({ ...look, clickId: candidate.postback.click_id })
+      else if (look.kind === 'release') {
+        releases.push({
+          kind: 'release',
+          postbackId: candidate.postback.postback_id,
+          parkedUnder: candidate.parkedUnder ?? candidate.postback.click_id,
+          parkedConversion: parkedConversionOf(candidate),
+        })
+      } else if (look.kind === 'defer') deferred.push(...look.before, candidate)
+      else if (look.kind === 'queue') queued.push({ candidate, behindClick: look.behindClick })
+      else {
+        const verification = verified[i]!
+        const clickText = facts[i]!.clickText
+        const createdAt = verification.valid ? verification.createdAtMs : undefined
+        const click = clickText === undefined ? undefined : decodeClickState(candidate.postback.click_id, clickText, createdAt)
+        pending.push({ candidate, verification, click })
+      }
+    })
+
+    // Clicks older than the hot period come from ClickHouse, all of the round's in one query.
+    const coldClickIds = new Map<string, number>()
+    for (const p of pending) {
+      if (p.click === undefined && p.verification.valid && clickMayBeCold(p.verification, nowMs, settings.hotMs)) {
+        coldClickIds.set(p.candidate.postback.click_id, p.verification.createdAtMs)
+      }
+    }
+    if (coldClickIds.size > 0) {
+      const found = await timedCold('cold_clicks', () =>
+        cold.clicks([...coldClickIds].map(([clickId, createdAtMs]) => ({ clickId, createdAtMs }))),
+      )
+      for (const p of pending) p.click ??= found.get(p.candidate.postback.click_id)
+    }
+
+    const conversionIds = pending.map((p) => identityOf(p.candidate.postback, p.click, campaignOf))
+    const hot = await store.readConversions(conversionIds)
+    const coldConversionIds = new Set<string>()
+    pending.forEach((p, i) => {
+      if (hot[i] === undefined && conversionMayBeCold(p.candidate.postback, p.verification, nowMs, settings.hotMs)) {
+        coldConversionIds.add(conversionIds[i]!)
+      }
+    })
+    const coldConversions =
+      coldConversionIds.size > 0 ? await timedCold('cold_conversions', () => cold.conversions([...coldConversionIds])) : new Map()
+
+    const writes: StoreWrite[] = []
+    const planned: { candidate: Candidate; plan: Exclude<Plan, { kind: 'wait' }> }[] = []
+    const longestWindowSeconds = longestConfiguredWindowSeconds()
+    pending.forEach((p, i) => {
+      const conversionId = conversionIds[i]!
+      const hotPrevious = hot[i]
+      const coldPrevious = coldConversions.get(conversionId)
+      const planFacts: PlanFacts = {
+        candidate: p.candidate,
+        verification: p.verification,
+        conversionId,
+        click: p.click,
+        previous: hotPrevious
+          ? { conversion: hotPrevious, tier: 'hot' }
+          : coldPrevious
+            ? { conversion: coldPrevious, tier: 'cold' }
+            : undefined,
+        campaignOf,
+        longestWindowSeconds,
+        graceMs: settings.graceMs,
+        nowMs,
+      }
+      const plan = planDecision(planFacts)
+      const { postback } = p.candidate
+      if (plan.kind === 'wait') return
+      planned.push({ candidate: p.candidate, plan })
+      if (plan.kind === 'park') {
+        writes.push({
+          kind: 'park',
+          postbackId: postback.postback_id,
+          parkedUnder: postback.click_id,
+          parkedConversion: parkedConversionOf(p.candidate),
+          deadlineMs: plan.deadlineMs,
+          offset: p.candidate.offset,
+          json: p.candidate.json,
+        })
+        return
+      }
+      writes.push({
+        kind: 'commit',
+        conversionId,
+        postbackId: postback.postback_id,
+        clickId: postback.click_id,
+        expectedVersion: plan.expectedVersion,
+        coldVersion: plan.coldVersion,
+        newVersion: plan.newVersion,
+        outcomeJson: plan.outcomeJson,
+        parkedUnder: p.candidate.parkedDeadlineMs === undefined ? undefined : (p.candidate.parkedUnder ?? postback.click_id),
+        parkedConversion: parkedConversionOf(p.candidate),
+      })
+    })
+    // Behind earlier parked postbacks of the same conversion: parked under their click.
+    for (const { candidate, behindClick } of queued) {
+      const deadlineMs = nowMs + settings.graceMs
+      planned.push({ candidate, plan: { kind: 'park', deadlineMs } })
+      writes.push({
+        kind: 'park',
+        postbackId: candidate.postback.postback_id,
+        parkedUnder: behindClick,
+        parkedConversion: parkedConversionOf(candidate),
+        deadlineMs,
+        offset: candidate.offset,
+        json: candidate.json,
+      })
+    }
+
+    const results = await store.write(outboxKey, [...writes, ...releases])
+    const losers: Candidate[] = [...deferred]
+    planned.forEach(({ candidate, plan }, i) => {
+      const result = results[i]!
+      if (plan.kind === 'park') {
+        if (result === 'ok') metrics.parked.inc()
+        else losers.push(candidate) // the click arrived, or it was decided meanwhile
+        return
+      }
+      if (result === 'ok') metrics.duplicates.inc()
+      else if (isOutboxEntryId(result)) {
+        if (plan.outcome) {
+          appended.push({ id: result, key: plan.outcome.click_id, value: plan.outcomeJson })
+          metrics.decisions.inc({
+            kind: plan.statusUpdate ? 'status_update' : 'new',
+            outcome: plan.outcome.outcome,
+            reason: plan.outcome.reason || 'none',
+          })
+        }
+      } else if (result === 'conflict' || (result === 'decided' && candidate.parkedDeadlineMs === undefined)) {
+        losers.push(candidate)
+      }
+      // 'claimed' / parked 'decided': another path decided and published it.
+    })
+    // In arrival order, so a conversion's postbacks keep theirs.
+    const order = new Map(candidates.map((c, i) => [c, i]))
+    losers.push(...nextRound)
+    const [first, rest] = [losers.slice(0, deferred.length), losers.slice(deferred.length)]
+    losers.length = 0
+    losers.push(...first, ...rest.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0)))
+
+    if (replays.length > 0) appended.push(...(await replayDecisions(replays, outboxKey)))
+    return losers
+  }
+
+  /** Re-appends the stored outcome of each already-decided postback to the outbox, byte-identical. */
+  async function replayDecisions(
+    replays: { conversionId: string; version: number; clickId: string }[],
+    outboxKey: string,
+  ): Promise<OutboxEntry[]> {
+    const withOutcome = replays.filter((r) => r.version > 0)
+    const stored = await store.readOutcomes(withOutcome)
+    const entries: Omit<OutboxEntry, 'id'>[] = []
+    withOutcome.forEach((r, i) => {
+      const json = stored[i]
+      if (json !== undefined) entries.push({ key: r.clickId, value: json }) // else it left the hot tier: published long ago
+    })
+    if (entries.length === 0) return []
+    const ids = await store.appendToOutbox(outboxKey, entries)
+    metrics.replays.inc(entries.length)
+    return entries.map((e, i) => ({ ...e, id: ids[i]! }))
+  }
+
+  async function timedCold<T>(op: string, work: () => Promise<T>): Promise<T> {
+    const started = performance.now()
+    try {
+      return await work()
+    } catch (err) {
+      metrics.coldErrors.inc()
+      throw new Error(`ClickHouse lookup failed (the batch is retried, nothing decided): ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      })
+    } finally {
+      metrics.coldSeconds.observe({ op }, (performance.now() - started) / 1000)
+    }
+  }
+
+  return { attribute }
+}

@@ -1,0 +1,174 @@
+import { verifyClickId, type ClickIdKeyring } from '@clickjoin/click-id'
+import {
+  clickV1Contract,
+  deadLetterMessage,
+  decodeEvent,
+  postbackV1Contract,
+  type ClickV1,
+  type TopicNames,
+} from '@clickjoin/contracts'
+import {
+  createBatchConsumer,
+  type BatchConsumer,
+  type EventProducer,
+  type Kafka,
+  type KafkaMessage,
+  type PartitionBatch,
+} from '@clickjoin/kafka'
+import type { ConversionAttributor } from './attribution.ts'
+import type { AttributorMetrics } from './metrics.ts'
+import type { OutboxPublisher } from './outbox.ts'
+import { parkedInOrder, type Candidate } from './planning.ts'
+import type { AttributorStore } from './store.ts'
+
+export interface Log {
+  info(obj: object, msg?: string): void
+  warn(obj: object, msg?: string): void
+  error(obj: object, msg?: string): void
+}
+
+export interface AttributorConsumerDeps {
+  kafka: Kafka
+  producer: EventProducer
+  store: AttributorStore
+  attributor: ConversionAttributor
+  outbox: OutboxPublisher
+  keyring: ClickIdKeyring
+  metrics: AttributorMetrics
+  log: Log
+  /** Told of one click per recorded batch: the sample the cold-tier lag probe follows. */
+  onClicksRecorded?(sample: { clickId: string; createdAtMs: number; recordedAtMs: number }): void
+}
+
+export interface AttributorConsumerSettings {
+  topics: TopicNames
+  groupId: string
+  partitionsConsumedConcurrently: number
+  sessionTimeoutMs?: number
+  /** Longest pause between retries of a batch that failed (ClickHouse or Redis unreachable); short, so parked postbacks do not outwait their grace while clicks wait to be recorded. */
+  maxRetryBackoffMs?: number
+}
+
+/**
+ * Consumer wiring: clicks and conversions in one group, so a partition of each with the same
+ * number is handled by one member. A batch's offsets are committed only after its decisions
+ * are in Redis and their outcomes acknowledged by Kafka; a batch that fails (ClickHouse
+ * unreachable for a cold lookup, Redis down) waits and is retried in place, uncommitted.
+ */
+export function createAttributorConsumer(deps: AttributorConsumerDeps, settings: AttributorConsumerSettings): BatchConsumer {
+  const { producer, store, attributor, outbox, keyring, metrics, log } = deps
+  const { topics } = settings
+  let lastFailure: string | undefined
+
+  async function sendDeadLetters(batch: PartitionBatch, failures: { message: KafkaMessage; reason: string }[]): Promise<void> {
+    if (failures.length === 0) return
+    await Promise.all(
+      failures.map(({ message, reason }) => {
+        log.warn({ topic: batch.topic, partition: batch.partition, offset: message.offset, reason }, 'dead-lettered message')
+        return producer.send(
+          topics.deadLetter,
+          deadLetterMessage({ sourceTopic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value, reason }),
+        )
+      }),
+    )
+    metrics.deadLetters.inc({ topic: batch.topic }, failures.length)
+  }
+
+  async function attributeConversionBatch(batch: PartitionBatch): Promise<void> {
+    const failures: { message: KafkaMessage; reason: string }[] = []
+    const candidates: Candidate[] = []
+    for (const message of batch.messages) {
+      const decoded = decodeEvent(postbackV1Contract, message.value)
+      if (!decoded.ok) failures.push({ message, reason: decoded.reason })
+      else candidates.push({ postback: decoded.value, json: message.value!.toString('utf8'), offset: message.offset, parkedDeadlineMs: undefined })
+    }
+    await sendDeadLetters(batch, failures)
+    const outboxKey = store.keys.outbox(batch.partition)
+    await retried(batch, async () => outbox.publish(outboxKey, await attributor.attribute(candidates, outboxKey)))
+  }
+
+  /** Records clicks, then decides the postbacks that were waiting for them. */
+  async function recordClickBatch(batch: PartitionBatch): Promise<void> {
+    const failures: { message: KafkaMessage; reason: string }[] = []
+    const clicks: ClickV1[] = []
+    for (const message of batch.messages) {
+      const decoded = decodeEvent(clickV1Contract, message.value)
+      if (!decoded.ok) failures.push({ message, reason: decoded.reason })
+      else clicks.push(decoded.value)
+    }
+    await sendDeadLetters(batch, failures)
+    if (clicks.length === 0) return
+    await retried(batch, async () => {
+      const nowMs = Date.now()
+      const records = clicks.map((click) => {
+        const verification = verifyClickId(keyring, click.click_id)
+        return { click, clickIdCreatedAtMs: verification.valid ? verification.createdAtMs : undefined }
+      })
+      const parked = await store.recordClicks(records)
+      metrics.clicks.inc(clicks.length)
+      const sample = records.find((r) => r.clickIdCreatedAtMs !== undefined)
+      if (sample) deps.onClicksRecorded?.({ clickId: sample.click.click_id, createdAtMs: sample.clickIdCreatedAtMs!, recordedAtMs: nowMs })
+      // In the order they were received, so a pending → approved pair stays in that order.
+      const waiting = parked.flatMap((entries) => parkedInOrder(entries))
+      if (waiting.length === 0) return
+      const outboxKey = store.keys.outbox(batch.partition)
+      await outbox.publish(outboxKey, await attributor.attribute(waiting, outboxKey))
+    })
+  }
+
+  /**
+   * Runs `work` until it succeeds while this member still owns the partition. Every step is
+   * idempotent (compare-and-set decisions, replayed outcomes), so a retry after a partial
+   * success decides nothing twice. Losing the partition ends the loop with the error: the
+   * batch is uncommitted and its new owner takes it over.
+   */
+  async function retried(batch: PartitionBatch, work: () => Promise<void>): Promise<void> {
+    const maxBackoffMs = settings.maxRetryBackoffMs ?? 1_000
+    // kafkajs heartbeats only between batches: a batch that waits for ClickHouse or works
+    // longer than the session timeout would otherwise cost this member its partitions.
+    const pump = setInterval(() => {
+      batch.heartbeat().catch(() => undefined)
+    }, 1_000)
+    try {
+      await retryUntilDone(batch, work, maxBackoffMs)
+    } finally {
+      clearInterval(pump)
+    }
+  }
+
+  async function retryUntilDone(batch: PartitionBatch, work: () => Promise<void>, maxBackoffMs: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await work()
+        lastFailure = undefined
+        return
+      } catch (err) {
+        lastFailure = err instanceof Error ? err.message : String(err)
+        if (!batch.isActive()) throw err
+        const waitMs = Math.min(maxBackoffMs, 100 * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() / 2)
+        log.warn({ topic: batch.topic, partition: batch.partition, attempt, err: lastFailure }, `batch failed; retrying in ${Math.round(waitMs)} ms`)
+        await new Promise((resolve) => setTimeout(resolve, waitMs))
+        await batch.heartbeat()
+      }
+    }
+  }
+
+  const consumer = createBatchConsumer(deps.kafka, {
+    groupId: settings.groupId,
+    topics: [topics.clicks, topics.conversions],
+    fromBeginning: true,
+    partitionsConsumedConcurrently: settings.partitionsConsumedConcurrently,
+    ...(settings.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: settings.sessionTimeoutMs }),
+    handleBatch: (batch) => (batch.topic === topics.clicks ? recordClickBatch(batch) : attributeConversionBatch(batch)),
+  })
+  return {
+    id: consumer.id,
+    start: () => consumer.start(),
+    stop: () => consumer.stop(),
+    health() {
+      const health = consumer.health()
+      if (health.ok && lastFailure) return { ok: true, detail: `${health.detail}; retrying a batch: ${lastFailure}` }
+      return health
+    },
+  }
+}

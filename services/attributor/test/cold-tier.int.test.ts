@@ -1,0 +1,171 @@
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { CampaignInput } from '@clickjoin/campaigns'
+import type { ClickV1, OutcomeV1, PostbackV1 } from '@clickjoin/contracts'
+import { waitFor } from '@clickjoin/local-stack/testing'
+import { countOf, readerFor } from '../../sink/test/harness.ts'
+import {
+  clicksInRedis,
+  createEventWriter,
+  createWorld,
+  makeClick,
+  makePostback,
+  putCampaigns,
+  readOutcomes,
+  startAttributor,
+  type InProcessAttributor,
+  type TestWorld,
+} from './harness.ts'
+
+const HOT_SECONDS = 5
+const campaigns: Record<string, CampaignInput> = {
+  month: { destination: 'https://shop.example/', status: 'active', window_seconds: 2_592_000, payout: { type: 'cpa', amount: '3' } },
+  short: { destination: 'https://shop.example/', status: 'active', window_seconds: 8, payout: { type: 'cpa', amount: '3' } },
+}
+
+/** The fields a conversion takes from its click and campaign. */
+const joined = (o: OutcomeV1) => ({
+  outcome: o.outcome,
+  reason: o.reason,
+  campaign_id: o.campaign_id,
+  publisher_id: o.publisher_id,
+  subs: [o.sub1, o.sub2, o.sub3, o.sub4, o.sub5],
+  click_ts: o.click_ts,
+  payout: o.payout,
+})
+
+describe(`with ATTRIBUTOR_HOT_SECONDS=${HOT_SECONDS}: clicks and conversions older than that come from ClickHouse`, () => {
+  let world: TestWorld
+  let attributor: InProcessAttributor
+  let writer: Awaited<ReturnType<typeof createEventWriter>>
+  let redis: Redis
+  let clickhouse: ReturnType<typeof readerFor>
+
+  beforeAll(async () => {
+    world = await createWorld('attr_cold')
+    await putCampaigns(world, campaigns)
+    redis = new Redis(world.redisUrl)
+    clickhouse = readerFor(world.sink.config)
+    attributor = await startAttributor(world, { graceMs: 3_000, hotSeconds: HOT_SECONDS, ttlMarginSeconds: 1 })
+    writer = await createEventWriter(world)
+  })
+  afterAll(async () => {
+    await writer?.stop()
+    await attributor?.stop()
+    await clickhouse?.close()
+    redis?.disconnect()
+    await world?.stop()
+  })
+
+  const outcomesOf = async (txn: string) =>
+    (await readOutcomes(world)).map((m) => m.outcome).filter((o) => o.txn_id === txn).sort((a, b) => a.version - b.version)
+  const oneOutcome = (txn: string, versions = 1) =>
+    waitFor(() => outcomesOf(txn), (o) => o.length >= versions, 20_000, `outcome of ${txn}`)
+
+  /**
+   * What Redis still holds of the click: its field in the hot-click bucket, and every key whose
+   * name contains the click ID (as text or as its 24 bytes: parked postbacks, conversions).
+   */
+  async function keysNaming(click: ClickV1): Promise<string[]> {
+    const held = (await clicksInRedis(redis, world, [click.click_id])) > 0 ? ['<hot click bucket field>'] : []
+    const idBytes = Buffer.from(click.click_id, 'base64url')
+    const names: Buffer[] = []
+    let cursor = '0'
+    do {
+      const [next, batch] = await redis.scanBuffer(cursor, 'MATCH', `${world.keyPrefix}*`, 'COUNT', 1000)
+      cursor = next.toString()
+      names.push(...batch)
+    } while (cursor !== '0')
+    return [...held, ...names.filter((n) => n.includes(click.click_id) || n.includes(idBytes)).map((n) => n.toString('latin1'))]
+  }
+
+  /** The hot period of `click` is over: Redis names it nowhere, and ClickHouse has it. */
+  async function waitUntilCold(click: ClickV1): Promise<void> {
+    await waitFor(() => keysNaming(click), (keys) => keys.length === 0, (HOT_SECONDS + 10) * 1000, `Redis to forget ${click.click_id}`)
+    await waitFor(
+      () => countOf(clickhouse, `SELECT count() AS n FROM ${world.database}.click_lookup WHERE click_id = '${click.click_id}'`),
+      (n) => n === 1,
+      10_000,
+      'the click in ClickHouse',
+    )
+  }
+
+  /** How many cold-tier queries of this kind the attributor made. */
+  async function coldLookups(op: string): Promise<number> {
+    const metric = await attributor.registry.getSingleMetric('attributor_clickhouse_seconds')!.get()
+    return metric.values.find((v) => (v as { metricName?: string }).metricName === 'attributor_clickhouse_seconds_count' && v.labels['op'] === op)?.value ?? 0
+  }
+
+  const send = (postbacks: PostbackV1[]) => writer.postbacks(postbacks)
+
+  it('attributes a conversion 15 s after its click with the same row as one at 1 s', async () => {
+    const click = makeClick('month', campaigns['month']!, Date.now(), { publisher_id: 'pub-7', sub1: 's1', sub3: 's3', sub5: 's5' })
+    await writer.clicks([click])
+    await send([makePostback(click.click_id, click.ts + 1_000, { txn_id: 'early' })])
+    const [early] = await oneOutcome('early')
+
+    await waitUntilCold(click)
+    await waitFor(() => Date.now(), (now) => now >= click.ts + 15_000, 20_000, '15 s after the click')
+    await send([makePostback(click.click_id, click.ts + 15_000, { txn_id: 'late' })])
+    const [late] = await oneOutcome('late')
+
+    expect(joined(early!)).toEqual({ outcome: 'attributed', reason: '', campaign_id: 'month', publisher_id: 'pub-7', subs: ['s1', '', 's3', '', 's5'], click_ts: click.ts, payout: '3' })
+    expect(joined(late!)).toEqual(joined(early!))
+    expect(late!.ctit_ms).toBe(15_000)
+    expect(await keysNaming(click)).toEqual([]) // the cold lookup put nothing back into Redis
+    expect(await coldLookups('cold_clicks')).toBeGreaterThan(0)
+  })
+
+  it("judges `expired` against the click's own 8 s window, not the other campaign's 30 days", async () => {
+    const click = makeClick('short', campaigns['short']!, Date.now())
+    await writer.clicks([click])
+    await waitUntilCold(click)
+    await waitFor(() => Date.now(), (now) => now >= click.ts + 12_000, 20_000, '12 s after the click')
+    await send([
+      makePostback(click.click_id, click.ts + 12_000, { txn_id: 'short-late' }),
+      makePostback(click.click_id, click.ts + 7_000, { txn_id: 'short-in' }),
+    ])
+    const [late] = await oneOutcome('short-late')
+    const [inside] = await oneOutcome('short-in')
+    expect(joined(late!)).toMatchObject({ outcome: 'rejected', reason: 'expired', campaign_id: 'short', payout: '0' })
+    expect(joined(inside!)).toMatchObject({ outcome: 'attributed', reason: '', campaign_id: 'short', payout: '3' })
+  })
+
+  it('decides a duplicate and a charge-back of a conversion decided 15 s earlier exactly as when it was hot', async () => {
+    const click = makeClick('month', campaigns['month']!, Date.now())
+    await writer.clicks([click])
+    const approved = (txn: string) => makePostback(click.click_id, click.ts + 1_000, { txn_id: txn, revenue: '10' })
+    const chargeBack = (txn: string) => makePostback(click.click_id, click.ts + 1_000, { txn_id: txn, status: 'rejected' })
+
+    // Hot: the whole life of the conversion while Redis still has it.
+    await send([approved('hot')])
+    await oneOutcome('hot')
+    await send([approved('hot'), chargeBack('hot')])
+    // Cold: decided, then the duplicate and the charge-back 15 s later.
+    await send([approved('cold')])
+    const [first] = await oneOutcome('cold')
+    await waitUntilCold(click)
+    await waitFor(
+      () => countOf(clickhouse, `SELECT count() AS n FROM ${world.database}.conversions WHERE txn_id = 'cold'`),
+      (n) => n === 1,
+      10_000,
+      'the conversion in ClickHouse',
+    )
+    await waitFor(() => Date.now(), (now) => now >= first!.updated_at + 15_000, 20_000, '15 s after the decision')
+    expect(await redis.exists(`${world.keyPrefix}v:${first!.conversion_id}`)).toBe(0)
+    await send([approved('cold'), chargeBack('cold')])
+
+    const hot = await oneOutcome('hot', 2)
+    const cold = await oneOutcome('cold', 2)
+    const shape = (o: OutcomeV1) => ({ ...joined(o), version: o.version, status: o.status, revenue: o.revenue })
+    expect(hot.map(shape)).toEqual([
+      { ...joined(hot[0]!), version: 1, status: 'approved', revenue: '10', outcome: 'attributed', payout: '3' },
+      { ...joined(hot[0]!), version: 2, status: 'rejected', revenue: '10', outcome: 'attributed', payout: '0' },
+    ])
+    expect(cold.map(shape)).toEqual(hot.map(shape))
+    // The duplicate published nothing: still exactly two versions once the charge-back is in.
+    expect((await outcomesOf('cold')).map((o) => o.version)).toEqual([1, 2])
+    expect(cold[1]!.conversion_id).toBe(cold[0]!.conversion_id)
+    expect(await coldLookups('cold_conversions')).toBeGreaterThan(0)
+  })
+})

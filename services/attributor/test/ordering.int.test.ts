@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { CampaignInput } from '@clickjoin/campaigns'
+import { conversionPartitionKey } from '@clickjoin/contracts'
+import { waitFor } from '@clickjoin/local-stack/testing'
+import {
+  assertRepeatsIdentical,
+  createEventWriter,
+  createWorld,
+  latestByConversion,
+  makeClick,
+  makePostback,
+  putCampaigns,
+  readOutcomes,
+  startAttributor,
+  type InProcessAttributor,
+  type TestWorld,
+} from './harness.ts'
+
+const PAIRS = 1_000
+const campaign: CampaignInput = { destination: 'https://shop.example/', status: 'active', payout: { type: 'cpa', amount: '4' } }
+
+describe('postbacks of one conversion are decided in the order ingest acknowledged them', () => {
+  let world: TestWorld
+  let attributor: InProcessAttributor
+  let writer: Awaited<ReturnType<typeof createEventWriter>>
+
+  beforeAll(async () => {
+    world = await createWorld('attr_order')
+    await putCampaigns(world, { order: campaign })
+    // A long grace: the second case sends the missing clicks only after every postback was acknowledged.
+    attributor = await startAttributor(world, { graceMs: 60_000 })
+    writer = await createEventWriter(world)
+  })
+  afterAll(async () => {
+    await writer?.stop()
+    await attributor?.stop()
+    await world?.stop()
+  })
+
+  it(`a charge-back sent with another click ID right after its approval ends rejected (${PAIRS} pairs)`, async () => {
+    const now = Date.now()
+    const pairs = Array.from({ length: PAIRS }, (_, i) => {
+      const approvedClick = makeClick('order', campaign, now - 60_000 - i)
+      const otherClick = makeClick('order', campaign, now - 30_000 - i)
+      const txn = `order-${i}`
+      return {
+        clicks: [approvedClick, otherClick],
+        approved: makePostback(approvedClick.click_id, now - 10_000, { txn_id: txn, revenue: '20' }),
+        chargeBack: makePostback(otherClick.click_id, now - 5_000, { txn_id: txn, status: 'rejected' }),
+      }
+    })
+    await writer.clicks(pairs.flatMap((p) => p.clicks))
+
+    // Under load: every pair at once, each charge-back sent as soon as its approval was acknowledged.
+    await Promise.all(
+      pairs.map(async (p) => {
+        await writer.postbacks([p.approved])
+        await writer.postbacks([p.chargeBack])
+      }),
+    )
+
+    const messages = await waitFor(
+      () => readOutcomes(world),
+      (m) => m.length >= 2 * PAIRS,
+      120_000,
+      'two versions of every conversion',
+    )
+    assertRepeatsIdentical(messages)
+    const latest = latestByConversion(messages)
+    const wrong = pairs
+      .map((p) => latest.get(`t:${p.approved.partner_id}:${p.approved.txn_id}`))
+      .filter((o) => !(o && o.version === 2 && o.status === 'rejected' && o.payout === '0' && o.outcome === 'attributed'))
+    expect({ wrong: wrong.length, first: wrong.slice(0, 3) }).toEqual({ wrong: 0, first: [] })
+    // Attribution of the first decision: the click the approval named.
+    for (const p of pairs.slice(0, 50)) {
+      expect(latest.get(`t:${p.approved.partner_id}:${p.approved.txn_id}`)?.click_id).toBe(p.approved.click_id)
+    }
+    // One key per conversion: both postbacks of a pair share it.
+    expect(pairs.every((p) => conversionPartitionKey(p.approved) === conversionPartitionKey(p.chargeBack))).toBe(true)
+  })
+
+  it('a charge-back naming a present click waits behind its approval parked for a click not yet arrived', async () => {
+    const now = Date.now()
+    const pairs = Array.from({ length: 100 }, (_, i) => {
+      const lateClick = makeClick('order', campaign, now - 60_000 - i)
+      const presentClick = makeClick('order', campaign, now - 30_000 - i)
+      const txn = `parked-${i}`
+      return {
+        lateClick,
+        presentClick,
+        approved: makePostback(lateClick.click_id, now - 10_000, { txn_id: txn, revenue: '20' }),
+        chargeBack: makePostback(presentClick.click_id, now - 5_000, { txn_id: txn, status: 'rejected' }),
+      }
+    })
+    await writer.clicks(pairs.map((p) => p.presentClick))
+    await Promise.all(
+      pairs.map(async (p) => {
+        await writer.postbacks([p.approved])
+        await writer.postbacks([p.chargeBack])
+      }),
+    )
+    // Both wait: the approval for its click, the charge-back behind the approval.
+    const id = (p: (typeof pairs)[number]) => `t:${p.approved.partner_id}:${p.approved.txn_id}`
+    await waitFor(() => attributor.attributor.health(), (h) => h.ok, 10_000, 'the attributor')
+    await writer.clicks(pairs.map((p) => p.lateClick))
+    const messages = await waitFor(
+      () => readOutcomes(world),
+      (m) => pairs.every((p) => m.some((o) => o.outcome.conversion_id === id(p) && o.outcome.version === 2)),
+      60_000,
+      'two versions of every parked conversion',
+    )
+    const latest = latestByConversion(messages)
+    const wrong = pairs
+      .map((p) => ({ p, o: latest.get(id(p)) }))
+      .filter(({ p, o }) => !(o && o.version === 2 && o.status === 'rejected' && o.payout === '0' && o.outcome === 'attributed' && o.click_id === p.approved.click_id))
+      .map(({ o }) => o)
+    expect({ wrong: wrong.length, first: wrong.slice(0, 3) }).toEqual({ wrong: 0, first: [] })
+  })
+})
