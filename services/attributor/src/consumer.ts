@@ -165,6 +165,7 @@ export function createAttributorConsumer(deps: AttributorConsumerDeps, settings:
     id: consumer.id,
     start: () => consumer.start(),
     stop: () => consumer.stop(),
+    crashes: () => consumer.crashes(),
     health() {
       const health = consumer.health()
       if (health.ok && lastFailure) return { ok: true, detail: `${health.detail}; retrying a batch: ${lastFailure}` }
