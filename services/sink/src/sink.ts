@@ -9,6 +9,7 @@ import {
   type PartitionBatch,
 } from '@clickjoin/kafka'
 import { createMetricsRegistry, healthRoutes, type Component, type Logger, type ShutdownStep } from '@clickjoin/service-runtime'
+import { withoutStoredClicks, type ClickRow } from './click-dedup.ts'
 import type { SinkConfig } from './config.ts'
 import { createLagProbe } from './lag.ts'
 import { createSinkMetrics } from './metrics.ts'
@@ -94,12 +95,12 @@ export async function startSink(deps: SinkDeps, settings: SinkSettings): Promise
     maxWaitMs: settings.SINK_BATCH_MAX_WAIT,
     quietMs: settings.SINK_BATCH_QUIET,
     retryMaxBackoffMs: settings.SINK_RETRY_MAX_BACKOFF,
-    insert: (block) =>
-      insertRows(clickhouse, {
-        table: `${database}.${block.table}`,
-        rows: block.rows,
-        deduplicationToken: block.deduplicationToken,
-      }),
+    insert: async (block) => {
+      // Clicks already stored are left out, so the report counts each click once (click-dedup.ts).
+      const rows = block.table === 'clicks' ? await withoutStoredClicks(clickhouse, database, block.rows as ClickRow[]) : block.rows
+      if (rows.length === 0) return
+      await insertRows(clickhouse, { table: `${database}.${block.table}`, rows, deduplicationToken: block.deduplicationToken })
+    },
     onInserted(block, ms) {
       metrics.rowsWritten.inc({ table: block.table }, block.rows.length)
       metrics.insertRows.observe({ table: block.table }, block.rows.length)
