@@ -3,8 +3,10 @@ import type { clickRow } from './rows.ts'
 
 export type ClickRow = ReturnType<typeof clickRow>
 
-/** Clicks of one campaign closer in time than this are looked up as one key range. */
+/** Clicks closer in time than this are looked up as one key range. */
 const RANGE_GAP_MS = 60_000
+/** At most this many ranges per lookup: the nearest ones are joined beyond it. */
+const MAX_RANGES = 64
 
 /**
  * The clicks of a block that `clicks` does not hold yet, each once, in block order.
@@ -20,8 +22,10 @@ const RANGE_GAP_MS = 60_000
  * was acknowledged: this lookup sees every earlier insert. It runs again on every retry of a
  * block, so an insert that ClickHouse stored but did not acknowledge is then a no-op.
  *
- * The lookup reads by primary key: `clicks` is ordered by (campaign_id, ts, click_id), and the
- * block's clicks become a few (campaign, time range) pairs plus the set of their IDs.
+ * The lookup reads by primary key — `clicks` is ordered by (campaign_id, ts, click_id) — the
+ * clicks stored in the block's time ranges for its campaigns, and the IDs are compared here:
+ * sending the block's IDs in the query costs more in parsing than reading a key range (a block
+ * of live clicks spans about a second).
  */
 export async function withoutStoredClicks(client: ClickHouseClient, database: string, rows: readonly ClickRow[]): Promise<ClickRow[]> {
   const firstCopies: ClickRow[] = []
@@ -32,43 +36,58 @@ export async function withoutStoredClicks(client: ClickHouseClient, database: st
     firstCopies.push(row)
   }
   if (firstCopies.length === 0) return firstCopies
-  const query = storedClicksQuery(database, firstCopies)
-  const rs = await client.query({
-    query,
-    format: 'JSONCompactEachRow',
-    // An IN list of a whole block is larger than the default 256 KiB limit on query text.
-    clickhouse_settings: { max_query_size: String(Math.max(262_144, query.length * 2)) },
-  })
-  const stored = new Set((await rs.json<[string]>()).map(([id]) => id))
+  const rs = await client.query({ query: storedClicksQuery(database, firstCopies), format: 'JSONCompactEachRow' })
+  const stored = new Set<string>()
+  for (const [id] of await rs.json<[string]>()) if (seen.has(id)) stored.add(id)
   return stored.size === 0 ? firstCopies : firstCopies.filter((row) => !stored.has(row.click_id))
 }
 
-/** `SELECT click_id` of the given clicks that are stored, by key ranges. Exported for tests. */
-export function storedClicksQuery(database: string, rows: readonly ClickRow[]): string {
-  const byCampaign = new Map<string, number[]>()
-  for (const row of rows) {
-    const times = byCampaign.get(row.campaign_id) ?? []
-    times.push(Date.parse(row.ts))
-    byCampaign.set(row.campaign_id, times)
-  }
-  const ranges: string[] = []
-  for (const [campaign, times] of byCampaign) {
-    times.sort((a, b) => a - b)
-    let from = times[0] ?? 0
-    let to = from
-    const flush = () =>
-      ranges.push(`(campaign_id = ${quote(campaign)} AND ts BETWEEN ${utcMillis(from)} AND ${utcMillis(to)})`)
-    for (const t of times) {
-      if (t - to > RANGE_GAP_MS) {
-        flush()
-        from = t
-      }
-      to = t
+export interface LookupRange {
+  from: number
+  to: number
+  campaigns: Set<string>
+}
+
+/**
+ * The block's clicks as time ranges (epoch ms, inclusive), each with the campaigns clicked in
+ * it: a new range where the clicks are more than RANGE_GAP_MS apart, and at most MAX_RANGES of
+ * them (the smallest gaps are closed first).
+ */
+export function lookupRanges(rows: readonly ClickRow[], maxRanges = MAX_RANGES): LookupRange[] {
+  const clicks = rows.map((r) => ({ t: Date.parse(r.ts), campaign: r.campaign_id })).sort((a, b) => a.t - b.t)
+  const ranges: LookupRange[] = []
+  for (const { t, campaign } of clicks) {
+    const last = ranges[ranges.length - 1]
+    if (last && t - last.to <= RANGE_GAP_MS) {
+      last.to = t
+      last.campaigns.add(campaign)
+    } else {
+      ranges.push({ from: t, to: t, campaigns: new Set([campaign]) })
     }
-    flush()
   }
-  const ids = rows.map((r) => quote(r.click_id)).join(',')
-  return `SELECT click_id FROM ${database}.clicks WHERE (${ranges.join(' OR ')}) AND click_id IN (${ids})`
+  if (ranges.length <= maxRanges) return ranges
+  // Close the (length - max) smallest gaps: gap i lies between ranges i and i + 1.
+  const gaps = ranges.slice(1).map((r, i) => ({ i, size: r.from - (ranges[i]?.to ?? r.from) }))
+  const closed = new Set(gaps.sort((a, b) => a.size - b.size || a.i - b.i).slice(0, ranges.length - maxRanges).map((g) => g.i))
+  const joined: LookupRange[] = []
+  ranges.forEach((r, i) => {
+    const last = joined[joined.length - 1]
+    if (last && closed.has(i - 1)) {
+      last.to = r.to
+      for (const c of r.campaigns) last.campaigns.add(c)
+    } else {
+      joined.push({ from: r.from, to: r.to, campaigns: new Set(r.campaigns) })
+    }
+  })
+  return joined
+}
+
+/** `SELECT click_id` of the clicks stored in the block's key ranges. Exported for tests. */
+export function storedClicksQuery(database: string, rows: readonly ClickRow[]): string {
+  const ranges = lookupRanges(rows).map(
+    (r) => `(campaign_id IN (${[...r.campaigns].sort().map(quote).join(',')}) AND ts BETWEEN ${utcMillis(r.from)} AND ${utcMillis(r.to)})`,
+  )
+  return `SELECT click_id FROM ${database}.clicks WHERE ${ranges.join(' OR ')}`
 }
 
 function utcMillis(ms: number): string {
