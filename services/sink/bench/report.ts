@@ -13,7 +13,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { clickHouseTarget, createClickHouse, type ClickHouseClient } from '@clickjoin/clickhouse'
+import { clickHouseTarget, createClickHouse } from '@clickjoin/clickhouse'
 import { writeBenchResult } from '@clickjoin/local-stack/bench'
 import { CLICKS_REPORT_PROJECTION, migrateSchema } from '../src/migrations/index.ts'
 
@@ -27,7 +27,7 @@ const monthStart = Date.UTC(2026, 9, 1)
 const monthMs = Date.UTC(2026, 10, 1) - monthStart
 
 async function scalar(query: string): Promise<string> {
-  const rs = await client.query({ query, format: 'TSV' })
+  const rs = await client.query({ query, format: 'TabSeparated' })
   return (await rs.text()).trim()
 }
 
@@ -113,7 +113,7 @@ try {
     const rows = await rs.json<{ clicks: string; unique_clicks: string }>()
     return { ms: performance.now() - started, rows }
   }
-  const plan = await client.query({ query: `EXPLAIN ${monthQuery('campaign_report')}`, format: 'TSV' })
+  const plan = await client.query({ query: `EXPLAIN ${monthQuery('campaign_report')}`, format: 'TabSeparated' })
   if (!(await plan.text()).includes(`ReadFromMergeTree (${CLICKS_REPORT_PROJECTION})`)) {
     throw new Error(`the month's report does not read the ${CLICKS_REPORT_PROJECTION} projection`)
   }
