@@ -15,6 +15,7 @@ const benches = [
   { name: 'attributor', script: 'services/attributor/bench/throughput.ts' },
   { name: 'attributor-memory', script: 'services/attributor/bench/memory.ts' },
   { name: 'sink', script: 'services/sink/bench/throughput.ts' },
+  { name: 'report', script: 'services/sink/bench/report.ts' },
   { name: 'pipeline', script: 'bench/pipeline.ts' },
 ]
 const only = process.env['BENCH_ONLY']?.split(',')

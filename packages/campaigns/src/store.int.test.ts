@@ -1,24 +1,44 @@
-import { Redis } from 'ioredis'
-import { afterAll, describe, expect, it } from 'vitest'
-import { testStackEnv, uniqueName, waitFor } from '@clickjoin/local-stack/testing'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { acquireTestRedisCluster } from '@clickjoin/local-stack'
+import { tempDir, uniqueName, waitFor } from '@clickjoin/local-stack/testing'
+import { createRedisClient, duplicateClient, primaries, redisTargetFromEnv, type RedisClientOptions, type RedisClient } from '@clickjoin/redis'
 import { campaignFromInput, partnerFromInput } from './schema.ts'
-import { createConfigStore, type ConfigStore } from './store.ts'
+import { configKeys, createConfigStore, type ConfigStore } from './store.ts'
 
-describe('config store', () => {
-  const connections: Redis[] = []
+// The same scenario on the Redis of the run (one server, or a cluster with
+// CLICKJOIN_TEST_REDIS=cluster) and on a 3-primary Redis Cluster in every run.
+const targets: Array<[string, () => Promise<{ target: RedisClientOptions; release(): Promise<void> }>]> = [
+  ['the stack Redis', async () => ({ target: redisTargetFromEnv(), release: async () => undefined })],
+  [
+    'a 3-primary Redis Cluster',
+    async () => {
+      const cluster = await acquireTestRedisCluster(await tempDir('cfg-cluster'))
+      return { target: { clusterNodes: cluster.nodes.join(',') }, release: cluster.release }
+    },
+  ],
+]
+
+describe.each(targets)('config store on %s', (_name, acquire) => {
+  const connections: RedisClient[] = []
   const stores: ConfigStore[] = []
   const prefix = `${uniqueName('cfg')}:`
+  let target: RedisClientOptions
+  let release = async () => undefined as void
   function replica(): ConfigStore {
-    const redis = new Redis(testStackEnv().redisUrl)
-    const subscriber = new Redis(testStackEnv().redisUrl)
+    const redis = createRedisClient(target)
+    const subscriber = duplicateClient(redis)
     connections.push(redis, subscriber)
     const store = createConfigStore({ redis, subscriber, keyPrefix: prefix })
     stores.push(store)
     return store
   }
+  beforeAll(async () => {
+    ;({ target, release } = await acquire())
+  })
   afterAll(async () => {
     for (const s of stores) await s.stop()
     for (const c of connections) c.disconnect()
+    await release()
   })
 
   it('a change written on one replica is served from memory by another within 1 s', async () => {
@@ -43,5 +63,19 @@ describe('config store', () => {
     await c.start()
     expect(c.campaigns().map((x) => x.id)).toEqual(['summer'])
     expect(c.partner('acme')?.ip_allowlist).toEqual([])
+    expect(a.health()).toEqual({ ok: true, detail: '1 campaigns, 1 partners' })
+  })
+
+  it('stores each record in the documented hashes, wherever their slots live', async () => {
+    const a = replica()
+    await a.start()
+    await a.putCampaign(campaignFromInput('autumn', { destination: 'https://shop.example/a', status: 'active' }))
+    const redis = connections[connections.length - 2]
+    if (!redis) throw new Error('no connection')
+    const keys = configKeys(prefix)
+    expect(JSON.parse((await redis.hget(keys.campaigns, 'autumn')) ?? '{}')).toMatchObject({ id: 'autumn', status: 'active' })
+    // Exactly one primary holds the campaigns hash (one per server run, one of three in a cluster).
+    const holders = await Promise.all(primaries(redis).map((node) => node.exists(keys.campaigns).catch(() => 0)))
+    expect(holders.filter((n) => n === 1)).toHaveLength(1)
   })
 })

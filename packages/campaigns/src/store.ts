@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '@clickjoin/redis'
 import { campaignChecker, partnerChecker, type Campaign, type Partner } from './schema.ts'
 
 /**
@@ -6,6 +6,10 @@ import { campaignChecker, partnerChecker, type Campaign, type Partner } from './
  * field = ID, value = the JSON of the stored record; a write also publishes
  * `{"kind","id"}` on `<prefix>config-changes`, so every replica reloads that record within
  * milliseconds. Readers serve from memory: no Redis round trip on the hot path.
+ *
+ * Redis Cluster (docs/redis-cluster.md): every command names one key, and a write's MULTI holds
+ * one key plus a PUBLISH (which names none), so the two hashes may live on different nodes.
+ * PUBLISH in a cluster reaches subscribers on every node through the cluster bus.
  */
 export function configKeys(prefix: string) {
   return {
@@ -16,9 +20,13 @@ export function configKeys(prefix: string) {
 }
 
 export interface ConfigStoreOptions {
-  redis: Redis
-  /** A second connection: a subscribed ioredis connection can run nothing else. */
-  subscriber: Redis
+  /** One Redis or a Cluster (`createRedisClient` of @clickjoin/redis). */
+  redis: RedisClient
+  /**
+   * A second connection (`duplicateClient(redis)`): a subscribed ioredis connection can run
+   * nothing else.
+   */
+  subscriber: RedisClient
   keyPrefix?: string
   /** Full reload as a safety net for missed notifications. */
   refreshIntervalMs?: number

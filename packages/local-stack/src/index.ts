@@ -5,3 +5,4 @@ export { startProcess, waitUntilReady, type ManagedProcess } from './child-proce
 export { freePort, isPortOpen } from './ports.ts'
 export { repoRoot, cacheDir, defaultDataDir } from './paths.ts'
 export { startService, startPipeline, serviceEntry, type Pipeline, type RunningService, type ServiceSpec } from './services.ts'
+export { startRedisCluster, acquireTestRedisCluster, type RedisCluster, type RedisClusterOptions } from './redis-cluster.ts'

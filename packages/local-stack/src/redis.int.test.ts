@@ -1,12 +1,16 @@
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startRedisServer, type RedisServer } from './redis.ts'
 import { tempDir, testStackEnv, uniqueName } from './testing.ts'
 
 describe('the stack Redis', () => {
-  let redis: Redis
+  let redis: Redis | Cluster
   beforeAll(() => {
-    redis = new Redis(testStackEnv().redisUrl)
+    // CLICKJOIN_TEST_REDIS=cluster: the run's Redis is a cluster (REDIS_URL is one node of it).
+    const nodes = process.env['REDIS_CLUSTER_NODES']?.split(',').filter(Boolean)
+    redis = nodes
+      ? new Cluster(nodes.map((n) => ({ host: n.slice(0, n.lastIndexOf(':')), port: Number(n.slice(n.lastIndexOf(':') + 1)) })))
+      : new Redis(testStackEnv().redisUrl)
   })
   afterAll(() => redis.disconnect())
 

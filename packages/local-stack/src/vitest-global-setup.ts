@@ -1,34 +1,48 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { startRedisCluster, type RedisCluster } from './redis-cluster.ts'
 import { startStack, type RunningStack } from './stack.ts'
 
 let stack: RunningStack | undefined
+let redisCluster: RedisCluster | undefined
 let dataDir: string | undefined
 
 /**
- * Starts one Kafka and one Redis for the whole integration run and hands their endpoints to
+ * Starts one Kafka and one Redis (or Redis Cluster) for the whole integration run and hands their endpoints to
  * the test workers through the environment (workers are forked after this runs). Tests
  * isolate themselves by unique topic names, key prefixes and databases.
  */
 export async function setup(): Promise<void> {
   dataDir = await mkdtemp(path.join(tmpdir(), 'clickjoin-test-'))
   const started = Date.now()
+  const log = (line: string) => console.log(`[local-stack] ${line}`)
+  // CLICKJOIN_TEST_REDIS=cluster: a 3-primary Redis Cluster instead of the single server.
+  // Tests see REDIS_CLUSTER_NODES, and REDIS_URL names one node for code not cluster-aware yet.
+  let env: NodeJS.ProcessEnv = process.env
+  if (process.env['CLICKJOIN_TEST_REDIS'] === 'cluster' && !process.env['REDIS_CLUSTER_NODES']) {
+    redisCluster = await startRedisCluster({ dataDir: path.join(dataDir, 'redis-cluster'), log })
+    env = { ...process.env, REDIS_URL: redisCluster.url }
+    process.env['REDIS_CLUSTER_NODES'] = redisCluster.nodes.join(',')
+  }
   stack = await startStack({
     dataDir,
+    env,
     kafkaPort: 0,
     redisPort: 0,
     preferContainers: true,
-    log: (line) => console.log(`[local-stack] ${line}`),
+    log,
   })
   Object.assign(process.env, stack.env, { CLICKJOIN_TEST_DATA_DIR: dataDir })
+  const redis = redisCluster ? `cluster ${redisCluster.nodes.join(',')}` : `${stack.redisUrl} (${stack.sources.redis})`
   console.log(
     `[local-stack] ready in ${Date.now() - started} ms: kafka=${stack.kafkaBrokers.join(',')} (${stack.sources.kafka}), ` +
-      `redis=${stack.redisUrl} (${stack.sources.redis}), clickhouse=${stack.clickhouseUrl ?? 'embedded chDB'} (${stack.sources.clickhouse})`,
+      `redis=${redis}, clickhouse=${stack.clickhouseUrl ?? 'embedded chDB'} (${stack.sources.clickhouse})`,
   )
 }
 
 export async function teardown(): Promise<void> {
   await stack?.stop()
+  await redisCluster?.stop()
   if (dataDir) await rm(dataDir, { recursive: true, force: true })
 }

@@ -19,6 +19,7 @@ import {
   type Logger,
   type RunnableService,
 } from '@clickjoin/service-runtime'
+import { withoutStoredClicks, type ClickRow } from './click-dedup.ts'
 import type { SinkConfig } from './config.ts'
 import { createSinkMetrics } from './metrics.ts'
 import { migrateSchema } from './migrations/index.ts'
@@ -86,12 +87,12 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
     maxWaitMs: config.SINK_BATCH_MAX_WAIT,
     quietMs: config.SINK_BATCH_QUIET,
     retryMaxBackoffMs: config.SINK_RETRY_MAX_BACKOFF,
-    insert: (block) =>
-      insertRows(clickhouse, {
-        table: `${database}.${block.table}`,
-        rows: block.rows,
-        deduplicationToken: block.deduplicationToken,
-      }),
+    insert: async (block) => {
+      // Clicks already stored are left out, so the report counts each click once (click-dedup.ts).
+      const rows = block.table === 'clicks' ? await withoutStoredClicks(clickhouse, database, block.rows as ClickRow[]) : block.rows
+      if (rows.length === 0) return
+      await insertRows(clickhouse, { table: `${database}.${block.table}`, rows, deduplicationToken: block.deduplicationToken })
+    },
     onInserted(block, ms) {
       metrics.rowsWritten.inc({ table: block.table }, block.rows.length)
       metrics.insertRows.observe({ table: block.table }, block.rows.length)

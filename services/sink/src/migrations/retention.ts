@@ -9,7 +9,7 @@ export interface RetentionDays {
 /** The time column each table's rows expire by. */
 const TTL_COLUMNS: Record<string, string> = {
   clicks: 'ts',
-  clicks_daily: 'day',
+  click_lookup: 'created_at',
   postbacks: 'received_at',
   conversions: 'conversion_ts',
 }
@@ -20,7 +20,7 @@ const TTL_COLUMNS: Record<string, string> = {
  * cleaned by merges, not by a mutation at start). 0 days = keep forever.
  */
 export async function applyRetention(client: ClickHouseClient, database: string, days: RetentionDays): Promise<void> {
-  const wanted: Record<string, number> = { ...days, clicks_daily: days.clicks }
+  const wanted: Record<string, number> = { ...days, click_lookup: days.clicks }
   const rs = await client.query({
     query: `SELECT name, engine_full FROM system.tables WHERE database = {db:String} AND name IN ({names:Array(String)})`,
     query_params: { db: database, names: Object.keys(TTL_COLUMNS) },
