@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickjoin/clickhouse'
 import { eventTables } from './0001-event-tables.ts'
 import { campaignReport } from './0002-campaign-report.ts'
+import { postbackDeliveries } from './0005-postback-deliveries.ts'
 import { applyMigrations, type Migration, type MigrationLog } from './migration.ts'
 import { applyRetention, type RetentionDays } from './retention.ts'
 
@@ -9,7 +10,7 @@ export type { Migration } from './migration.ts'
 export type { RetentionDays } from './retention.ts'
 
 /** Every schema version, in order. Append; never edit one that has shipped. */
-export const migrations: readonly Migration[] = [eventTables, campaignReport]
+export const migrations: readonly Migration[] = [eventTables, campaignReport, postbackDeliveries]
 
 /** Brings `database` to the latest schema and the configured retention. */
 export async function migrateSchema(
