@@ -37,6 +37,8 @@ export type AddressVerdict = { allowed: true } | { allowed: false; reason: strin
  */
 function embeddedIPv4(address: ipaddr.IPv6): ipaddr.IPv4 | undefined {
   if (address.isIPv4MappedAddress()) return address.toIPv4Address()
+  // :: and ::1 are IPv6's own unspecified and loopback addresses, not IPv4-compatible ones.
+  if (address.range() === 'unspecified' || address.range() === 'loopback') return undefined
   const parts = address.parts
   const bytes = address.toByteArray()
   const compatible = parts.slice(0, 6).every((p) => p === 0)
