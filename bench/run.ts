@@ -14,6 +14,7 @@ const benches = [
   { name: 'ingest', script: 'services/ingest/bench/redirect.ts' },
   { name: 'attributor', script: 'services/attributor/bench/throughput.ts' },
   { name: 'sink', script: 'services/sink/bench/throughput.ts' },
+  { name: 'dispatcher', script: 'services/dispatcher/bench/throughput.ts' },
   { name: 'pipeline', script: 'bench/pipeline.ts' },
 ]
 const only = process.env['BENCH_ONLY']?.split(',')

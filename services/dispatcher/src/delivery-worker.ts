@@ -1,4 +1,4 @@
-import { webhookSecretKey, type PublisherStore } from '@clickjoin/campaigns'
+import { webhookSecretKey, type Publisher, type PublisherStore } from '@clickjoin/campaigns'
 import { encodeEvent, postbackDeliveryV1Contract, type PostbackDeliveryV1 } from '@clickjoin/contracts'
 import type { EventProducer } from '@clickjoin/kafka'
 import type { Logger } from '@clickjoin/service-runtime'
@@ -25,6 +25,8 @@ export interface DeliveryWorkerDeps {
 
 export interface DeliveryWorkerSettings {
   concurrency: number
+  /** Claimed deliveries held in memory per busy host, started as its calls finish (beyond: put back). */
+  hostQueue: number
   pollIntervalMs: number
   leaseMs: number
   backoff: BackoffPolicy
@@ -82,10 +84,9 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps, settings: Deliver
       wakeUp = done
     })
 
-  async function attempt(job: DeliveryJob, host: string): Promise<void> {
+  async function attempt(job: DeliveryJob, host: string, publisher: Publisher | undefined): Promise<void> {
     const attemptNo = job.attempts + 1
     const startedAt = now()
-    const publisher = await deps.publishers.publisher(job.publisher_id)
     const key = publisher?.secret ? webhookSecretKey(publisher.secret) : undefined
     const headers = {
       ...webhookHeaders({ webhookId: job.webhook_id, timestampSeconds: Math.floor(startedAt / 1000), body: job.body, key }),
@@ -140,37 +141,81 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps, settings: Deliver
     deps.metrics.latency.observe({ host, result: label }, result.durationMs / 1000)
   }
 
+  // Claimed jobs waiting for a slot of their busy host, with the publisher read at claim time.
+  const waiting = new Map<string, Array<{ job: DeliveryJob; publisher: Publisher | undefined }>>()
+  let waitingCount = 0
+
+  function startCall(job: DeliveryJob, host: string, publisher: Publisher | undefined): void {
+    const call = attempt(job, host, publisher)
+      .catch((err: unknown) => {
+        // Not recorded: the lease brings the job back.
+        lastError = err instanceof Error ? err.message : String(err)
+        deps.log.error({ err, jobId: job.job_id }, 'delivery attempt not recorded; it is retried when its lease ends')
+      })
+      .finally(() => {
+        inFlight.delete(call)
+        deps.metrics.inFlight.set(inFlight.size)
+        startWaiting(host)
+        wakeUp?.()
+      })
+    inFlight.add(call)
+  }
+
+  /** A call to `host` ended: start its next waiting job, or put them all back if its circuit opened. */
+  function startWaiting(host: string): void {
+    const queue = waiting.get(host)
+    while (queue && queue.length > 0) {
+      const admission = deps.gate.admit(host, now(), random())
+      if (admission.admitted) {
+        const next = queue.shift()!
+        waitingCount--
+        startCall(next.job, host, next.publisher)
+        continue
+      }
+      if (admission.reason === 'circuit_open') {
+        const ids = queue.map((w) => w.job.job_id)
+        waitingCount -= queue.length
+        queue.length = 0
+        deps.metrics.deferred.inc({ reason: admission.reason }, ids.length)
+        deps.queue.defer(ids, admission.retryAt).catch((err: unknown) => deps.log.warn({ err }, 'putting back deliveries failed; their lease brings them back'))
+      }
+      break
+    }
+    if (queue?.length === 0) waiting.delete(host)
+  }
+
   async function claimAndStart(): Promise<number> {
-    const free = settings.concurrency - inFlight.size
+    const free = settings.concurrency - inFlight.size - waitingCount
     if (free <= 0) return 0
     const t = now()
     const jobs = await deps.queue.claim(t, free, t + settings.leaseMs)
+    if (jobs.length === 0) return 0
+    const publishers = await deps.publishers.publishers(jobs.map((job) => job.publisher_id))
     const deferred = new Map<number, string[]>()
+    let started = 0
     for (const job of jobs) {
       const host = hostOf(job.url)
-      const admission = deps.gate.admit(host, t, random())
-      if (!admission.admitted) {
+      const publisher = publishers.get(job.publisher_id)
+      const queue = waiting.get(host)
+      const admission = queue?.length ? ({ admitted: false, reason: 'busy', retryAt: t } as const) : deps.gate.admit(host, t, random())
+      if (admission.admitted) {
+        startCall(job, host, publisher)
+        started++
+      } else if (admission.reason === 'busy' && (queue?.length ?? 0) < settings.hostQueue) {
+        if (queue) queue.push({ job, publisher })
+        else waiting.set(host, [{ job, publisher }])
+        waitingCount++
+        started++
+      } else {
+        const retryAt = admission.reason === 'busy' ? t + 100 + Math.round(random() * 400) : admission.retryAt
         deps.metrics.deferred.inc({ reason: admission.reason })
-        deferred.set(admission.retryAt, [...(deferred.get(admission.retryAt) ?? []), job.job_id])
-        continue
+        deferred.set(retryAt, [...(deferred.get(retryAt) ?? []), job.job_id])
       }
-      const call = attempt(job, host)
-        .catch((err: unknown) => {
-          // Not recorded: the lease brings the job back. The gate slot must not leak.
-          lastError = err instanceof Error ? err.message : String(err)
-          deps.log.error({ err, jobId: job.job_id }, 'delivery attempt not recorded; it is retried when its lease ends')
-        })
-        .finally(() => {
-          inFlight.delete(call)
-          deps.metrics.inFlight.set(inFlight.size)
-          wakeUp?.()
-        })
-      inFlight.add(call)
     }
     deps.metrics.inFlight.set(inFlight.size)
     deps.metrics.openCircuits.set(deps.gate.openCircuits(t))
     await Promise.all([...deferred].map(([at, ids]) => deps.queue.defer(ids, at)))
-    return jobs.length - [...deferred.values()].reduce((n, ids) => n + ids.length, 0)
+    return started
   }
 
   async function run(): Promise<void> {
@@ -179,7 +224,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps, settings: Deliver
         const started = await claimAndStart()
         lastError = undefined
         // Work was found: look again at once (more may be due); else wait for a wake-up or the poll.
-        if (started === 0 || inFlight.size >= settings.concurrency) await sleep(settings.pollIntervalMs)
+        if (started === 0 || inFlight.size + waitingCount >= settings.concurrency) await sleep(settings.pollIntervalMs)
       } catch (err) {
         lastError = err instanceof Error ? err.message : String(err)
         deps.log.warn({ err }, 'claiming due deliveries failed; retrying')
@@ -199,7 +244,12 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps, settings: Deliver
       running = false
       wakeUp?.()
       await loop
-      await Promise.all([...inFlight])
+      // Waiting jobs are not started any more: back to Redis (their lease would bring them back anyway).
+      const ids = [...waiting.values()].flatMap((queue) => queue.map((w) => w.job.job_id))
+      waiting.clear()
+      waitingCount = 0
+      await deps.queue.defer(ids, now()).catch(() => undefined)
+      while (inFlight.size > 0) await Promise.all([...inFlight])
     },
     wake: () => wakeUp?.(),
     health: () =>

@@ -75,7 +75,13 @@ export async function createDispatcherService(config: DispatcherConfig, deps: Di
   const log = app.log
   const worker = createDeliveryWorker(
     { queue, client, gate, publishers, producer, deliveriesTopic: topics.deliveries, metrics, log },
-    { concurrency: config.concurrency, pollIntervalMs: config.pollIntervalMs, leaseMs: config.leaseMs, backoff: config.backoff },
+    {
+      concurrency: config.concurrency,
+      hostQueue: config.hostConcurrency * 2,
+      pollIntervalMs: config.pollIntervalMs,
+      leaseMs: config.leaseMs,
+      backoff: config.backoff,
+    },
   )
   const consumer = createOutcomeConsumer(
     { kafka, producer, queue, publishers, metrics, log, onEnqueued: () => worker.wake() },
