@@ -168,6 +168,8 @@ export interface Receiver {
 
 export async function startReceiver(options: {
   host?: string
+  /** A fixed port (a receiver that comes back where it was); any free port by default. */
+  port?: number
   secret?: string
   answer?: (call: ReceivedCall, index: number) => Answer
 }): Promise<Receiver> {
@@ -207,7 +209,7 @@ export async function startReceiver(options: {
   const host = options.host ?? '127.0.0.1'
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(0, host, resolve)
+    server.listen(options.port ?? 0, host, resolve)
   })
   const { port } = server.address() as AddressInfo
   return {
