@@ -52,8 +52,10 @@ export const DispatcherEnv = z.object({
    * dies, another one (or its restart) attempts it again after this. Longer than the timeout.
    */
   DISPATCH_LEASE_MS: durationMs().optional(),
-  /** How long finished deliveries stay in Redis, for `clickjoin redeliver`. */
+  /** How long failed and refused deliveries stay in Redis, for `clickjoin redeliver`. */
   DISPATCH_KEEP_FINISHED_MS: durationMs('7d'),
+  /** How long delivered ones stay (they dedupe a replayed outcome and can be redelivered meanwhile). */
+  DISPATCH_KEEP_DELIVERED_MS: durationMs('1d'),
 })
 export type DispatcherEnv = z.output<typeof DispatcherEnv>
 
@@ -79,6 +81,7 @@ export interface DispatcherConfig {
   pollIntervalMs: number
   leaseMs: number
   keepFinishedMs: number
+  keepDeliveredMs: number
   warnings: string[]
 }
 
@@ -122,6 +125,7 @@ export function loadDispatcherConfig(env: Readonly<Record<string, string | undef
     pollIntervalMs: e.DISPATCH_POLL_INTERVAL_MS,
     leaseMs,
     keepFinishedMs: e.DISPATCH_KEEP_FINISHED_MS,
+    keepDeliveredMs: e.DISPATCH_KEEP_DELIVERED_MS,
     warnings,
   }
 }

@@ -9,8 +9,8 @@ import type { DeliveryJob } from './domain/jobs.ts'
  * Claiming moves a job's score to the end of a lease instead of removing it, so a job
  * whose dispatcher dies mid-call comes due again when the lease runs out: nothing that was
  * recorded is ever lost, at the price of a second call (the receiver deduplicates by
- * webhook-id). Finished jobs leave the due set and stay readable for `keepFinishedMs`, for
- * `clickjoin redeliver`.
+ * webhook-id). Finished jobs leave the due set and stay readable for a while
+ * (`keepDeliveredMs`, `keepFinishedMs` for failed and refused ones), for `clickjoin redeliver`.
  */
 export function deliveryQueueKeys(prefix: string) {
   return {
@@ -52,7 +52,10 @@ export interface DeliveryQueue {
   pendingCount(): Promise<number>
 }
 
-export function createDeliveryQueue(redis: Redis, options: { keyPrefix: string; keepFinishedMs: number }): DeliveryQueue {
+export function createDeliveryQueue(
+  redis: Redis,
+  options: { keyPrefix: string; keepFinishedMs: number; keepDeliveredMs: number },
+): DeliveryQueue {
   const keys = deliveryQueueKeys(options.keyPrefix)
   const jobKeyPrefixLength = keys.job('').length
   const parse = (json: string | null): DeliveryJob | undefined => (json === null ? undefined : (JSON.parse(json) as DeliveryJob))
@@ -91,7 +94,8 @@ export function createDeliveryQueue(redis: Redis, options: { keyPrefix: string; 
     async record(job, nextAttemptAt) {
       const multi = redis.multi()
       if (nextAttemptAt === undefined) {
-        multi.set(keys.job(job.job_id), JSON.stringify(job), 'PX', options.keepFinishedMs)
+        const keepMs = job.state === 'delivered' ? options.keepDeliveredMs : options.keepFinishedMs
+        multi.set(keys.job(job.job_id), JSON.stringify(job), 'PX', keepMs)
         multi.zrem(keys.due, job.job_id)
       } else {
         multi.set(keys.job(job.job_id), JSON.stringify(job))

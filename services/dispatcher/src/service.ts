@@ -52,7 +52,11 @@ export async function createDispatcherService(config: DispatcherConfig, deps: Di
   })
   const producer = createBatchingProducer(kafka, { lingerMs: 2, ackTimeoutMs: 15_000 })
   const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 5_000, enableAutoPipelining: true })
-  const queue = createDeliveryQueue(redis, { keyPrefix: config.redisKeyPrefix, keepFinishedMs: config.keepFinishedMs })
+  const queue = createDeliveryQueue(redis, {
+    keyPrefix: config.redisKeyPrefix,
+    keepFinishedMs: config.keepFinishedMs,
+    keepDeliveredMs: config.keepDeliveredMs,
+  })
   const publishers = createPublisherStore({ redis, keyPrefix: config.redisKeyPrefix })
   const client = createPostbackClient({
     allowedNetworks: config.allowedNetworks,
