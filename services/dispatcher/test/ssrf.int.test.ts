@@ -40,14 +40,21 @@ describe('dispatcher refuses destinations outside DISPATCH_ALLOW_NETWORKS', () =
     const other = await startReceiver({ host: '127.0.0.2' })
     const ipv6 = await startReceiver({ host: '::1' })
     const allowed = await startReceiver({ host: '127.0.0.1' })
-    receivers.push(other, ipv6, allowed)
+    const byName = await startReceiver({ host: '127.0.0.1' })
+    receivers.push(other, ipv6, allowed, byName)
     await world.putPublisher('pub-ssrf', {
-      postbacks: [{ url: `${other.origin}/a?c={click_id}` }, { url: `${ipv6.origin}/b?c={click_id}` }, { url: `${allowed.origin}/c?c={click_id}` }],
+      postbacks: [
+        { url: `${other.origin}/a?c={click_id}` },
+        { url: `${ipv6.origin}/b?c={click_id}` },
+        { url: `${allowed.origin}/c?c={click_id}` },
+        // A name resolving into the allowed network goes through the guarded lookup and connects.
+        { url: `http://localhost:${new URL(byName.origin).port}/d?c={click_id}` },
+      ],
     })
     const conversion = outcome('pub-ssrf')
     await world.publishOutcomes([conversion])
 
-    const records = await refusedRecords([conversion.conversion_id, conversion.conversion_id, conversion.conversion_id])
+    const records = await refusedRecords(Array.from({ length: 4 }, () => conversion.conversion_id))
     const byUrl = Object.fromEntries(records.map((r) => [new URL(r.url).host, r]))
     expect(byUrl[new URL(other.origin).host]).toMatchObject({ state: 'refused', status_code: 0, attempt: 1 })
     expect(byUrl[new URL(other.origin).host]!.error).toMatch(/127\.0\.0\.2 is a loopback address/)
@@ -55,6 +62,8 @@ describe('dispatcher refuses destinations outside DISPATCH_ALLOW_NETWORKS', () =
     expect(byUrl[new URL(ipv6.origin).host]!.error).toMatch(/::1 is a loopback address/)
     // The allowed one shows the setup works: the same publisher, the same conversion, delivered.
     expect(byUrl[new URL(allowed.origin).host]).toMatchObject({ state: 'delivered', status_code: 200 })
+    expect(byUrl[`localhost:${new URL(byName.origin).port}`]).toMatchObject({ state: 'delivered', status_code: 200 })
+    expect(byName.calls).toHaveLength(1)
     expect(other.connections).toBe(0)
     expect(ipv6.connections).toBe(0)
     expect(allowed.connections).toBe(1)
