@@ -93,9 +93,16 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps, settings: Deliver
       'user-agent': 'clickjoin-dispatcher/1',
       ...(job.method === 'POST' ? { 'content-type': 'application/json' } : {}),
     }
-    const result = await deps.client.send({ url: job.url, method: job.method, headers, body: job.body })
+    let result: AttemptResult | undefined
+    try {
+      result = await deps.client.send({ url: job.url, method: job.method, headers, body: job.body })
+    } finally {
+      // The host's slot is free as soon as the call is over: its next waiting job starts while
+      // this one is still being recorded.
+      deps.gate.release(host, result ? breakerResult(result) : 'failure', now())
+      startWaiting(host)
+    }
     const finishedAt = now()
-    deps.gate.release(host, breakerResult(result), finishedAt)
 
     const firstAttemptAt = job.first_attempt_at || startedAt
     let state: PostbackDeliveryV1['state']
