@@ -1,4 +1,8 @@
+import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import { promisify } from 'node:util'
+import { repoRoot } from '@clickjoin/local-stack'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ADMIN_TOKEN, adminHeaders, startTestIngest } from './harness.ts'
@@ -82,5 +86,24 @@ describe('admin API: publishers (SPEC §4)', () => {
       const put = await svc.app.inject({ method: 'PUT', url: '/admin/publishers/aff-1', headers, payload: { postbacks: [] } })
       expect(put.statusCode).toBe(401)
     }
+  })
+
+  it('is what `clickjoin publishers set|show` use', async () => {
+    await svc.app.listen({ port: 0, host: '127.0.0.1' })
+    const ingestUrl = `http://127.0.0.1:${(svc.app.server.address() as AddressInfo).port}`
+    const cli = (...args: string[]) =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', 'packages/cli/src/main.ts', '--ingest', ingestUrl, '--admin-token', ADMIN_TOKEN, ...args], {
+        cwd: repoRoot,
+      }).then((r) => r.stdout)
+    expect(
+      await cli('publishers', 'set', 'aff-cli', '--url', 'https://t.example/a?c={sub1}', '--url', 'https://t.example/b', '--statuses', 'approved,rejected', '--secret', secret),
+    ).toContain('publisher aff-cli saved')
+    const shown = JSON.parse(await cli('publishers', 'show', 'aff-cli')) as { has_secret: boolean; postbacks: Array<{ url: string; statuses: string[] }> }
+    expect(shown.has_secret).toBe(true)
+    expect(shown.postbacks.map((p) => [p.url, p.statuses])).toEqual([
+      ['https://t.example/a?c={sub1}', ['approved', 'rejected']],
+      ['https://t.example/b', ['approved', 'rejected']],
+    ])
+    await expect(cli('publishers', 'set', 'aff-cli', '--url', 'ftp://nope')).rejects.toThrow(/postbacks\.0\.url: must be an absolute http or https URL/)
   })
 })
