@@ -16,6 +16,7 @@ const benches = [
   { name: 'attributor-memory', script: 'services/attributor/bench/memory.ts' },
   { name: 'sink', script: 'services/sink/bench/throughput.ts' },
   { name: 'report', script: 'services/sink/bench/report.ts' },
+  { name: 'dispatcher', script: 'services/dispatcher/bench/throughput.ts' },
   { name: 'pipeline', script: 'bench/pipeline.ts' },
 ]
 const only = process.env['BENCH_ONLY']?.split(',')

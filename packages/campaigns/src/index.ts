@@ -13,3 +13,17 @@ export {
   longestWindow,
 } from './schema.ts'
 export { createConfigStore, configKeys, type ConfigStore, type ConfigStoreOptions } from './store.ts'
+export {
+  DEFAULT_POSTBACK_STATUSES,
+  PostbackRule,
+  PostbackRuleInput,
+  Publisher,
+  PublisherId,
+  PublisherInput,
+  WebhookSecret,
+  postbackUrlProblem,
+  publisherFromInput,
+  webhookSecretKey,
+  type PostbackStatus,
+} from './publisher-schema.ts'
+export { createPublisherStore, publisherKeys, type PublisherStore } from './publisher-store.ts'

@@ -66,12 +66,13 @@ export const adminApi = {
  * Runs SQL through ClickHouse's HTTP interface (a server, or the sink's embedded endpoint) and
  * returns the text ClickHouse rendered; `Pretty*` formats are readable tables already.
  */
-export async function runSql(e: Endpoints, sql: string, format: string): Promise<string> {
+export async function runSql(e: Endpoints, sql: string, format: string, params: Record<string, string> = {}): Promise<string> {
   const url = new URL(e.clickhouseUrl)
   const auth = url.username ? `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}` : undefined
   url.username = ''
   url.password = ''
   url.searchParams.set('default_format', format)
+  for (const [name, value] of Object.entries(params)) url.searchParams.set(`param_${name}`, value)
   let res: Response
   try {
     res = await fetch(url, { method: 'POST', body: sql, headers: auth ? { authorization: auth } : {} })

@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { adminApi, CliError, runSql, type Endpoints } from './admin-client.ts'
+import { registerPublisherCommands } from './publisher-commands.ts'
 
 const program = new Command('clickjoin')
   .description('clickjoin for operators and analysts: campaigns, partners, tracking links, SQL')
@@ -107,6 +108,8 @@ program
   .action(async (words: string[], o: { format: string }) => {
     process.stdout.write(await runSql(endpoints(), words.join(' '), o.format))
   })
+
+registerPublisherCommands(program, endpoints)
 
 try {
   await program.parseAsync()

@@ -9,6 +9,7 @@ export {
   deadLetterV1Contract,
   type FailedMessage,
 } from './dead-letter.ts'
+export { PostbackDeliveryV1, postbackDeliveryV1Contract } from './delivery.ts'
 export { FIELD_MAX_LENGTH } from './fields.ts'
 export { OutcomeV1, outcomeV1Contract } from './outcome.ts'
 export { conversionPartitionKey, PostbackV1, postbackV1Contract } from './postback.ts'

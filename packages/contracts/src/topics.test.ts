@@ -10,6 +10,7 @@ describe('topicNames', () => {
       conversions: 'conversions',
       outcomes: 'outcomes',
       deadLetter: 'dead_letter',
+      deliveries: 'postback_deliveries',
     })
   })
 
@@ -19,14 +20,15 @@ describe('topicNames', () => {
       conversions: 'test_3f2a.conversions',
       outcomes: 'test_3f2a.outcomes',
       deadLetter: 'test_3f2a.dead_letter',
+      deliveries: 'test_3f2a.postback_deliveries',
     })
   })
 
   it('refuses a prefix Kafka would refuse', () => {
-    for (const prefix of ['a b', 'a/b', 'ü', 'x'.repeat(239)]) {
+    for (const prefix of ['a b', 'a/b', 'ü', 'x'.repeat(231)]) {
       expect(() => topicNames(prefix)).toThrow(/topic prefix/)
     }
-    expect(topicNames('x'.repeat(238)).conversions).toHaveLength(249)
+    expect(topicNames('x'.repeat(230)).deliveries).toHaveLength(249)
   })
 
   it('says what each topic carries', () => {

@@ -1,5 +1,6 @@
 import { clickV1Contract } from './click.ts'
 import { deadLetterV1Contract } from './dead-letter.ts'
+import { postbackDeliveryV1Contract } from './delivery.ts'
 import { outcomeV1Contract } from './outcome.ts'
 import { postbackV1Contract } from './postback.ts'
 
@@ -13,6 +14,8 @@ const BASE_TOPIC_NAMES = {
   conversions: 'conversions',
   outcomes: 'outcomes',
   deadLetter: 'dead_letter',
+  /** Every attempt of the dispatcher to call a publisher (SPEC §5b), for `postback_deliveries`. */
+  deliveries: 'postback_deliveries',
 } as const
 
 export type TopicRole = keyof typeof BASE_TOPIC_NAMES
@@ -24,6 +27,7 @@ export const topicContracts = {
   conversions: postbackV1Contract,
   outcomes: outcomeV1Contract,
   deadLetter: deadLetterV1Contract,
+  deliveries: postbackDeliveryV1Contract,
 } as const
 
 /**
@@ -32,13 +36,14 @@ export const topicContracts = {
  */
 export function topicNames(prefix = ''): TopicNames {
   // Kafka's own rule for topic names; the longest base name must still fit in 249.
-  if (!/^[A-Za-z0-9._-]*$/.test(prefix) || prefix.length + 'conversions'.length > 249) {
-    throw new RangeError(`topic prefix may use only A-Z a-z 0-9 . _ - and at most 238 characters, got "${prefix}"`)
+  if (!/^[A-Za-z0-9._-]*$/.test(prefix) || prefix.length + 'postback_deliveries'.length > 249) {
+    throw new RangeError(`topic prefix may use only A-Z a-z 0-9 . _ - and at most 230 characters, got "${prefix}"`)
   }
   return {
     clicks: prefix + BASE_TOPIC_NAMES.clicks,
     conversions: prefix + BASE_TOPIC_NAMES.conversions,
     outcomes: prefix + BASE_TOPIC_NAMES.outcomes,
     deadLetter: prefix + BASE_TOPIC_NAMES.deadLetter,
+    deliveries: prefix + BASE_TOPIC_NAMES.deliveries,
   }
 }

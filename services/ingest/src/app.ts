@@ -5,7 +5,7 @@ import fastifySwagger from '@fastify/swagger'
 import underPressure from '@fastify/under-pressure'
 import { randomUUID } from 'node:crypto'
 import type { Registry } from 'prom-client'
-import type { ConfigStore } from '@clickjoin/campaigns'
+import type { ConfigStore, PublisherStore } from '@clickjoin/campaigns'
 import type { ClickIdKeyring } from '@clickjoin/click-id'
 import { healthRoutes, type Component } from '@clickjoin/service-runtime'
 import type { DuplicateClickDetector } from './domain/duplicate-clicks.ts'
@@ -32,6 +32,8 @@ export interface IngestSettings {
 /** Everything the HTTP edge needs, built by the composition root (server.ts or a test). */
 export interface IngestDeps {
   configStore: ConfigStore
+  /** Publishers' postback rules (SPEC §4), read and written in Redis for the dispatcher. */
+  publishers: PublisherStore
   events: EventPublisher
   duplicates: DuplicateClickDetector
   keyring: ClickIdKeyring

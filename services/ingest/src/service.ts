@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
-import { createConfigStore, type ConfigStore } from '@clickjoin/campaigns'
+import { createConfigStore, createPublisherStore, type ConfigStore } from '@clickjoin/campaigns'
 import { createClickIdKeyring } from '@clickjoin/click-id'
 import { topicNames, type TopicNames } from '@clickjoin/contracts'
 import { createBatchingProducer, createKafka, ensurePipelineTopics, type EventProducer } from '@clickjoin/kafka'
@@ -75,6 +75,7 @@ export async function createIngestService(config: IngestConfig, deps: IngestDeps
   const server = await buildIngestServer(
     {
       configStore,
+      publishers: createPublisherStore({ redis, keyPrefix: config.redisKeyPrefix }),
       events: createEventPublisher(producer, topics),
       duplicates: createDuplicateClickDetector(redis, config.redisKeyPrefix, () => metrics.redisErrors.inc()),
       keyring: createClickIdKeyring({ keys: config.clickIdKeys, currentKeyId: config.clickIdKeyId }),

@@ -1,16 +1,18 @@
 import {
   clickV1Contract,
   outcomeV1Contract,
+  postbackDeliveryV1Contract,
   postbackV1Contract,
   type ClickV1,
   type EventContract,
   type OutcomeV1,
+  type PostbackDeliveryV1,
   type PostbackV1,
   type TopicNames,
 } from '@clickjoin/contracts'
 
 /** The tables the sink fills from topics; one topic each. */
-export type SinkTable = 'clicks' | 'postbacks' | 'conversions'
+export type SinkTable = 'clicks' | 'postbacks' | 'conversions' | 'postback_deliveries'
 
 /** A valid event that a column cannot hold: it goes to the dead-letter topic, not into a retry loop. */
 export class UnstorableEventError extends Error {
@@ -104,6 +106,27 @@ export function conversionRow(outcome: OutcomeV1) {
   }
 }
 
+export function deliveryRow(delivery: PostbackDeliveryV1) {
+  return {
+    delivery_id: delivery.delivery_id,
+    job_id: delivery.job_id,
+    webhook_id: delivery.webhook_id,
+    conversion_id: delivery.conversion_id,
+    version: delivery.version,
+    publisher_id: delivery.publisher_id,
+    campaign_id: delivery.campaign_id,
+    url: delivery.url,
+    method: delivery.method,
+    attempt: delivery.attempt,
+    status_code: delivery.status_code,
+    duration_ms: Math.min(delivery.duration_ms, 4_294_967_295),
+    error: delivery.error,
+    state: delivery.state,
+    sent_at: utcTimestamp(delivery.sent_at),
+    next_attempt_at: utcTimestamp(delivery.next_attempt_at),
+  }
+}
+
 /** How one topic becomes rows of one table. */
 export interface TopicTable<T = unknown> {
   topic: string
@@ -122,5 +145,6 @@ export function topicTables(topics: TopicNames): TopicTable[] {
     topicTable(topics.clicks, 'clicks', clickV1Contract, clickRow),
     topicTable(topics.conversions, 'postbacks', postbackV1Contract, postbackRow),
     topicTable(topics.outcomes, 'conversions', outcomeV1Contract, conversionRow),
+    topicTable(topics.deliveries, 'postback_deliveries', postbackDeliveryV1Contract, deliveryRow),
   ]
 }

@@ -5,6 +5,7 @@ import { parseAllowListEntry } from '../domain/client-ip.ts'
 import { templateHostIsFixed } from '../domain/destination.ts'
 import { secretsEqual } from '../domain/partner-auth.ts'
 import { sendError } from '../plugins/errors.ts'
+import { adminPublisherRoutes } from './admin-publishers.ts'
 import {
   campaignLinkSchema,
   getCampaignSchema,
@@ -31,6 +32,8 @@ export async function adminRoutes(app: FastifyInstance, deps: IngestDeps): Promi
       return sendError(reply, 401, 'unauthorized', 'send Authorization: Bearer <ADMIN_TOKEN>')
     }
   })
+
+  await app.register(adminPublisherRoutes, { publishers: deps.publishers })
 
   app.put<Id & { Body: CampaignInput }>('/campaigns/:id', { schema: putCampaignSchema }, async (request, reply) => {
     const input = request.body

@@ -3,6 +3,7 @@ import { eventTables } from './0001-event-tables.ts'
 import { campaignReport } from './0002-campaign-report.ts'
 import { clickLookup } from './0003-click-lookup.ts'
 import { reportAtVolume } from './0004-report-at-volume.ts'
+import { postbackDeliveries } from './0005-postback-deliveries.ts'
 import { applyMigrations, type Migration, type MigrationLog } from './migration.ts'
 import { applyRetention, type RetentionDays } from './retention.ts'
 
@@ -12,7 +13,7 @@ export type { Migration } from './migration.ts'
 export type { RetentionDays } from './retention.ts'
 
 /** Every schema version, in order. Append; never edit one that has shipped. */
-export const migrations: readonly Migration[] = [eventTables, campaignReport, clickLookup, reportAtVolume]
+export const migrations: readonly Migration[] = [eventTables, campaignReport, clickLookup, reportAtVolume, postbackDeliveries]
 
 /** Brings `database` to the latest schema and the configured retention. */
 export async function migrateSchema(
