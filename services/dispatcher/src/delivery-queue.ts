@@ -9,7 +9,7 @@ import type { DeliveryJob } from './domain/jobs.ts'
 export const QUEUE_SHARDS = 16
 
 /** The shard of a job: from its ID, so a redelivered outcome and `redeliver` find the same one. */
-export function queueShard(jobId: string): number {
+function queueShard(jobId: string): number {
   return keySlot(jobId) % QUEUE_SHARDS
 }
 
