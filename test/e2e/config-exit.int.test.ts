@@ -11,6 +11,7 @@ const badEnvironments: [service: string, variable: string, value: string][] = [
   ['ingest', 'INGEST_KAFKA_ACK_TIMEOUT_MS', 'soon'],
   ['sink', 'KAFKA_TOPIC_PREFIX', 'bad prefix!'],
   ['sink', 'CLICKHOUSE_DATABASE', 'drop table'],
+  ['dispatcher', 'DISPATCH_ALLOW_NETWORKS', '10.0.0.0/8,bogus'],
 ]
 
 function runWith(service: string, env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {

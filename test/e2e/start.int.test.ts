@@ -7,7 +7,7 @@ import { tempDir, waitFor } from '@clickjoin/local-stack/testing'
 
 /**
  * `npm start` itself, as a user runs it (its own Kafka, Redis and services on a data dir),
- * killed the hard way: a service killed with -9 comes back; `npm start` killed with -9
+ * killed the hard way: a service killed with -9 comes back (the sink and the dispatcher); `npm start` killed with -9
  * leaves nothing running, and the next start on the same data dir has the earlier rows.
  */
 interface Start {
@@ -18,10 +18,10 @@ interface Start {
 
 let dataDir: string
 let env: NodeJS.ProcessEnv
-let ports: Record<'kafka' | 'redis' | 'ingest' | 'attributor' | 'sink' | 'sql', number>
+let ports: Record<'kafka' | 'redis' | 'ingest' | 'attributor' | 'sink' | 'dispatcher' | 'sql', number>
 const running: Start[] = []
 
-/** Seven distinct free ports; Kafka's controller takes the port after Kafka's. */
+/** Eight distinct free ports; Kafka's controller takes the port after Kafka's. */
 async function freePorts() {
   const taken = new Set<number>()
   const next = async (): Promise<number> => {
@@ -36,7 +36,15 @@ async function freePorts() {
   let kafka = await next()
   while (taken.has(kafka + 1) || (await isPortOpen(kafka + 1))) kafka = await next()
   taken.add(kafka + 1)
-  return { kafka, redis: await next(), ingest: await next(), attributor: await next(), sink: await next(), sql: await next() }
+  return {
+    kafka,
+    redis: await next(),
+    ingest: await next(),
+    attributor: await next(),
+    sink: await next(),
+    dispatcher: await next(),
+    sql: await next(),
+  }
 }
 
 function npmStart(): Start {
@@ -114,21 +122,32 @@ describe('npm start', () => {
       INGEST_PORT: String(ports.ingest),
       ATTRIBUTOR_PORT: String(ports.attributor),
       SINK_PORT: String(ports.sink),
+      DISPATCHER_PORT: String(ports.dispatcher),
       CLICKHOUSE_HTTP_PORT: String(ports.sql),
     })
 
     const first = npmStart()
     await untilReady(first)
-    const [, , sinkPid] = await pids()
+    // Kafka, Redis, then the services in starting order: sink, attributor, dispatcher, ingest.
+    const [, , sinkPid, , dispatcherPid] = await pids()
     expect(sinkPid).toBeGreaterThan(0)
+    expect(dispatcherPid).toBeGreaterThan(0)
+    expect(await status(ports.dispatcher, '/readyz')).toBe(200)
+    expect(first.output()).toContain(`dispatcher  http://127.0.0.1:${ports.dispatcher}`)
 
-    // A service killed with -9 is restarted and ready again.
+    // A service killed with -9 is restarted and ready again (the sink and the dispatcher at once).
     const killedAt = Date.now()
     process.kill(sinkPid!, 'SIGKILL')
+    process.kill(dispatcherPid!, 'SIGKILL')
     await waitFor(() => first.output().includes('sink restarted'), Boolean, 120_000, 'the sink to be restarted')
     await waitFor(() => status(ports.sink, '/readyz'), (s) => s === 200, 60_000, 'the restarted sink to be ready')
     console.log(`[npm start] sink killed with -9 was ready again after ${Date.now() - killedAt} ms`)
-    expect((await pids())[2]).not.toBe(sinkPid)
+    await waitFor(() => first.output().includes('dispatcher restarted'), Boolean, 120_000, 'the dispatcher to be restarted')
+    await waitFor(() => status(ports.dispatcher, '/readyz'), (s) => s === 200, 60_000, 'the restarted dispatcher to be ready')
+    console.log(`[npm start] dispatcher killed with -9 was ready again after ${Date.now() - killedAt} ms`)
+    const restarted = await pids()
+    expect(restarted[2]).not.toBe(sinkPid)
+    expect(restarted[4]).not.toBe(dispatcherPid)
 
     // A click lands in ClickHouse; its tracking link points at the ingest's own port.
     const click = await fetch(`http://127.0.0.1:${ports.ingest}/c/demo?pub=start-test`, { headers: { accept: 'application/json' } })
@@ -144,7 +163,7 @@ describe('npm start', () => {
 
     // kill -9 of npm start itself: every process it started goes away by itself.
     const started = await pids()
-    expect(started.length).toBe(5) // Kafka, Redis, sink, attributor, ingest
+    expect(started.length).toBe(6) // Kafka, Redis, sink, attributor, dispatcher, ingest
     first.child.kill('SIGKILL')
     await first.exited
     await waitFor(() => started.filter(alive), (left) => left.length === 0, 90_000, 'every process of the killed npm start to end')

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '@clickjoin/redis'
 import { publisherChecker, type Publisher } from './publisher-schema.ts'
 
 /**
@@ -6,7 +6,8 @@ import { publisherChecker, type Publisher } from './publisher-schema.ts'
  * publisher ID, value = the JSON of the stored record, next to `<prefix>campaigns` and
  * `<prefix>partners`. Readers go to Redis on every use (one HMGET per Kafka batch in the
  * dispatcher, one HGET per admin request): a change takes effect at once on every replica,
- * and nothing is cached that could go stale.
+ * and nothing is cached that could go stale. Every command names that one key, so it works on a
+ * Redis Cluster as it is.
  */
 export function publisherKeys(prefix: string) {
   return { publishers: `${prefix}publishers` }
@@ -21,7 +22,8 @@ export interface PublisherStore {
 }
 
 export function createPublisherStore(options: {
-  redis: Redis
+  /** One Redis or a Cluster (`createRedisClient` of @clickjoin/redis). */
+  redis: RedisClient
   keyPrefix?: string
   log?: (entry: { level: string; message: string }) => void
 }): PublisherStore {

@@ -2,9 +2,10 @@ import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { startProcess, waitUntilReady, type ManagedProcess } from './child-process.ts'
 import { repoRoot } from './paths.ts'
+import { freePort } from './ports.ts'
 
 export interface ServiceSpec {
-  name: 'ingest' | 'attributor' | 'sink'
+  name: 'ingest' | 'attributor' | 'sink' | 'dispatcher'
   port: number
 }
 
@@ -16,7 +17,7 @@ export interface RunningService {
 }
 
 /** Starting order: downstream first, so the edge takes traffic only when the rest is ready. */
-export const serviceOrder: ServiceSpec['name'][] = ['sink', 'attributor', 'ingest']
+export const serviceOrder: ServiceSpec['name'][] = ['sink', 'attributor', 'dispatcher', 'ingest']
 
 export function serviceEntry(name: string): string {
   return path.join(repoRoot, 'services', name, 'src', 'server.ts')
@@ -136,14 +137,16 @@ export interface Pipeline {
 }
 
 /**
- * The three services as separate processes against a running stack, in starting order, each
+ * The services as separate processes against a running stack, in starting order, each
  * ready before the next starts. `env` adds to or overrides the stack's endpoints (topic
  * prefix, key prefix, secrets, ports...). With `supervise`, a service that dies is restarted.
+ * A service without a port in `ports` (the dispatcher, for callers that do not talk to it)
+ * gets a free one.
  */
 export async function startPipeline(options: {
   env: NodeJS.ProcessEnv
   logDir: string
-  ports: Record<ServiceSpec['name'], number> & { clickhouseHttp: number }
+  ports: Record<Exclude<ServiceSpec['name'], 'dispatcher'>, number> & { dispatcher?: number; clickhouseHttp: number }
   supervise?: SuperviseOptions
   readyTimeoutMs?: number
 }): Promise<Pipeline> {
@@ -156,7 +159,7 @@ export async function startPipeline(options: {
   }
   try {
     for (const name of serviceOrder) {
-      const spec = { name, port: options.ports[name] }
+      const spec = { name, port: options.ports[name] ?? (await freePort()) }
       const start = () =>
         startService(spec, {
           env,

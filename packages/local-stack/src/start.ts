@@ -11,7 +11,7 @@ import { startStack, type RunningStack } from './stack.ts'
 /**
  * `npm start`: Kafka, Redis, the services and embedded ClickHouse, with data under `.data/`;
  * seeds the demo campaign and partner; Ctrl-C / SIGTERM stops the services first (ingest,
- * then attributor, then sink, each flushing what it holds), then Kafka and Redis.
+ * then dispatcher, attributor and sink, each flushing what it holds), then Kafka and Redis.
  */
 const StartEnv = z.object({
   /** Where Kafka, Redis and ClickHouse keep their data. */
@@ -21,6 +21,7 @@ const StartEnv = z.object({
   INGEST_PORT: port(8080),
   ATTRIBUTOR_PORT: port(8081),
   SINK_PORT: port(8082),
+  DISPATCHER_PORT: port(8083),
   /** Embedded ClickHouse's SQL over HTTP, answered by the sink. */
   CLICKHOUSE_HTTP_PORT: port(8123),
   /** Admin API token; development default. */
@@ -179,7 +180,7 @@ try {
   stack = await startStack({ dataDir, kafkaPort: config.KAFKA_PORT, redisPort: config.REDIS_PORT, log })
   await writePids()
 
-  log('starting sink, attributor and ingest')
+  log('starting sink, attributor, dispatcher and ingest')
   pipeline = await startPipeline({
     env: {
       ...stack.env,
@@ -195,6 +196,7 @@ try {
       ingest: config.INGEST_PORT,
       attributor: config.ATTRIBUTOR_PORT,
       sink: config.SINK_PORT,
+      dispatcher: config.DISPATCHER_PORT,
       clickhouseHttp: config.CLICKHOUSE_HTTP_PORT,
     },
     supervise: { log, onRestart: () => void writePids().catch(() => undefined) },

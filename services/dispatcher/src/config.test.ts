@@ -14,12 +14,19 @@ describe('loadDispatcherConfig', () => {
     expect(config.warnings.join()).toMatch(/ADMIN_TOKEN/)
   })
 
-  it('prefers DISPATCHER_PORT over PORT, reads hours and CIDRs', () => {
-    const config = loadDispatcherConfig({ PORT: '9000', DISPATCHER_PORT: '9100', DISPATCH_RETRY_HOURS: '1.5', DISPATCH_ALLOW_NETWORKS: '127.0.0.1/32, fd00::/8' })
-    expect(config.port).toBe(9100)
+  it('reads PORT, hours, CIDRs and the shared Kafka and Redis fields', () => {
+    const config = loadDispatcherConfig({
+      PORT: '9000',
+      DISPATCH_RETRY_HOURS: '1.5',
+      DISPATCH_ALLOW_NETWORKS: '127.0.0.1/32, fd00::/8',
+      KAFKA_REPLICATION_FACTOR: '3',
+      REDIS_CLUSTER_NODES: '10.0.0.1:7000,10.0.0.2:7000',
+    })
+    expect(config.port).toBe(9000)
     expect(config.backoff.retryForMs).toBe(5_400_000)
     expect(config.allowedNetworks.text).toEqual(['127.0.0.1/32', 'fd00::/8'])
-    expect(loadDispatcherConfig({ PORT: '9000' }).port).toBe(9000)
+    expect(config.replicationFactor).toBe(3)
+    expect(config.redisClusterNodes).toEqual(['10.0.0.1:7000', '10.0.0.2:7000'])
   })
 
   it('names every bad variable', () => {
@@ -35,7 +42,15 @@ describe('loadDispatcherConfig', () => {
     expect(message).toMatch(/DISPATCH_ALLOW_NETWORKS: "bogus" is not a CIDR range/)
     expect(message).toMatch(/DISPATCH_RETRY_HOURS/)
     expect(message).toMatch(/DISPATCH_TIMEOUT_MS/)
-    expect(() => loadDispatcherConfig({ NODE_ENV: 'production' })).toThrow(/ADMIN_TOKEN: is required in production/)
-    expect(() => loadDispatcherConfig({ DISPATCH_LEASE_MS: '5s' })).toThrow(/DISPATCH_LEASE_MS: must be longer/)
+    expect(() => loadDispatcherConfig({ KAFKA_TOPIC_PREFIX: 'bad prefix!' })).toThrow(/KAFKA_TOPIC_PREFIX/)
+    const both = (() => {
+      try {
+        loadDispatcherConfig({ NODE_ENV: 'production', DISPATCH_LEASE_MS: '5s' })
+      } catch (err) {
+        return String(err)
+      }
+    })()
+    expect(both).toMatch(/ADMIN_TOKEN: is required in production/)
+    expect(both).toMatch(/DISPATCH_LEASE_MS: must be longer/)
   })
 })

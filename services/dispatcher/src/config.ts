@@ -1,32 +1,38 @@
 import { z } from 'zod'
-import { brokerList, durationMs, logLevel, nodeEnv, parseEnv, parsedWith, port, positiveInt, url, ConfigError } from '@clickjoin/config'
+import {
+  durationMs,
+  kafkaFields,
+  kafkaSettings,
+  parseEnv,
+  parsedWith,
+  port,
+  positiveInt,
+  redisFields,
+  redisSettings,
+  serviceFields,
+  throwProblems,
+  type ConfigProblem,
+  type KafkaSettings,
+  type RedisSettings,
+} from '@clickjoin/config'
 import { parseAllowedNetworks, type AllowedNetworks } from './domain/address-policy.ts'
 import type { BackoffPolicy } from './domain/backoff.ts'
 
 const DEV_ADMIN_TOKEN = 'dev-admin-token'
 
+/** The dispatcher's environment, validated once at start (SPEC §5b, §7): the shared fields and its own. */
 export const DispatcherEnv = z.object({
-  /** Kafka bootstrap brokers. */
-  KAFKA_BROKERS: brokerList('127.0.0.1:9092'),
-  /** Prefix of every topic name (tests and shared brokers). */
-  KAFKA_TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9._-]*$/, 'must use only A-Z a-z 0-9 . _ -').default(''),
-  /** Partition count of the topics when this service creates them. */
-  KAFKA_TOPIC_PARTITIONS: positiveInt(6),
-  REDIS_URL: url({ protocols: ['redis:', 'rediss:'], default: 'redis://127.0.0.1:6379' }),
-  /** Prefix of every Redis key, shared with the config store (publishers live under it). */
-  REDIS_KEY_PREFIX: z.string().min(1).default('cj:'),
-  NODE_ENV: nodeEnv(),
-  LOG_LEVEL: logLevel(),
-  /** Health, metrics and redeliver HTTP port; PORT when unset (SPEC §8 default 8083). */
-  DISPATCHER_PORT: port().optional(),
+  ...serviceFields,
+  ...kafkaFields,
+  ...redisFields,
+  /** Health, metrics and redeliver HTTP port (SPEC §8: 8083); 0 lets the OS choose (tests). */
   PORT: port(8083),
-  HOST: z.string().min(1).default('0.0.0.0'),
-  /** Bearer token of `POST /admin/redeliver`; the development token outside production. */
+  /** Bearer token of `POST /admin/redeliver`; required in production, the development token otherwise. */
   ADMIN_TOKEN: z.string().min(8, 'must be at least 8 characters').optional(),
   /** Consumer group of the outcomes topic: every dispatcher instance shares its partitions. */
   DISPATCHER_GROUP_ID: z.string().min(1).default('dispatcher'),
-  /** How long the group waits for a silent member before giving its partitions to others. */
-  DISPATCHER_SESSION_TIMEOUT_MS: durationMs('30s'),
+  /** How long the group waits for a silent member (≥ 6 s); default the shared 10 s (docs/kafka.md). */
+  DISPATCHER_SESSION_TIMEOUT_MS: durationMs().optional(),
   /** How long a failing delivery keeps being retried after its first attempt, in hours. */
   DISPATCH_RETRY_HOURS: z.coerce.number().positive('must be a positive number of hours').max(24 * 365).default(72),
   /** Wait before the second attempt; it doubles with each further one (with jitter). */
@@ -59,18 +65,13 @@ export const DispatcherEnv = z.object({
 })
 export type DispatcherEnv = z.output<typeof DispatcherEnv>
 
-export interface DispatcherConfig {
-  kafkaBrokers: string[]
-  topicPrefix: string
-  topicPartitions: number
-  redisUrl: string
-  redisKeyPrefix: string
+export interface DispatcherConfig extends KafkaSettings, RedisSettings {
   logLevel: DispatcherEnv['LOG_LEVEL']
   port: number
   host: string
   adminToken: string
   groupId: string
-  sessionTimeoutMs: number
+  sessionTimeoutMs: number | undefined
   backoff: BackoffPolicy
   timeoutMs: number
   allowedNetworks: AllowedNetworks
@@ -82,31 +83,31 @@ export interface DispatcherConfig {
   leaseMs: number
   keepFinishedMs: number
   keepDeliveredMs: number
+  /** Development defaults in use, to log once at start. */
   warnings: string[]
 }
 
 /** The dispatcher's configuration from the environment; a ConfigError names every bad variable. */
 export function loadDispatcherConfig(env: Readonly<Record<string, string | undefined>> = process.env): DispatcherConfig {
   const e = parseEnv(DispatcherEnv, env)
+  const problems: ConfigProblem[] = []
   const warnings: string[] = []
   let adminToken = e.ADMIN_TOKEN
   if (!adminToken) {
-    if (e.NODE_ENV === 'production') throw new ConfigError([{ variable: 'ADMIN_TOKEN', message: 'is required in production' }])
-    warnings.push(`ADMIN_TOKEN not set: /admin/redeliver accepts the development token "${DEV_ADMIN_TOKEN}"`)
+    if (e.NODE_ENV === 'production') problems.push({ variable: 'ADMIN_TOKEN', message: 'is required in production' })
+    else warnings.push(`ADMIN_TOKEN not set: /admin/redeliver accepts the development token "${DEV_ADMIN_TOKEN}"`)
     adminToken = DEV_ADMIN_TOKEN
   }
   const leaseMs = e.DISPATCH_LEASE_MS ?? e.DISPATCH_TIMEOUT_MS + 20_000
   if (leaseMs <= e.DISPATCH_TIMEOUT_MS) {
-    throw new ConfigError([{ variable: 'DISPATCH_LEASE_MS', message: `must be longer than DISPATCH_TIMEOUT_MS (${e.DISPATCH_TIMEOUT_MS} ms)` }])
+    problems.push({ variable: 'DISPATCH_LEASE_MS', message: `must be longer than DISPATCH_TIMEOUT_MS (${e.DISPATCH_TIMEOUT_MS} ms)` })
   }
+  throwProblems(problems)
   return {
-    kafkaBrokers: e.KAFKA_BROKERS,
-    topicPrefix: e.KAFKA_TOPIC_PREFIX,
-    topicPartitions: e.KAFKA_TOPIC_PARTITIONS,
-    redisUrl: e.REDIS_URL,
-    redisKeyPrefix: e.REDIS_KEY_PREFIX,
+    ...kafkaSettings(e),
+    ...redisSettings(e),
     logLevel: e.LOG_LEVEL,
-    port: e.DISPATCHER_PORT ?? e.PORT,
+    port: e.PORT,
     host: e.HOST,
     adminToken,
     groupId: e.DISPATCHER_GROUP_ID,

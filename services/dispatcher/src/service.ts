@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
-import { Redis } from 'ioredis'
 import { createPublisherStore } from '@clickjoin/campaigns'
 import { topicNames, type TopicNames } from '@clickjoin/contracts'
-import { createBatchingProducer, createKafka, ensureTopics } from '@clickjoin/kafka'
-import { createMetricsRegistry, type Component, type ShutdownStep } from '@clickjoin/service-runtime'
+import { createBatchingProducer, createKafka, ensurePipelineTopics } from '@clickjoin/kafka'
+import { createRedisClient, waitReady, type RedisClient } from '@clickjoin/redis'
+import { componentLifecycle, createMetricsRegistry, type Component, type RunnableService } from '@clickjoin/service-runtime'
 import { buildDispatcherApp } from './app.ts'
 import type { DispatcherConfig } from './config.ts'
 import { createDeliveryQueue, type DeliveryQueue } from './delivery-queue.ts'
@@ -13,16 +13,14 @@ import { createPostbackClient, type guardedLookup } from './http-client.ts'
 import { createDispatcherMetrics } from './metrics.ts'
 import { createOutcomeConsumer } from './outcome-consumer.ts'
 
-export interface DispatcherService {
+export interface DispatcherService extends RunnableService {
   app: FastifyInstance
   topics: TopicNames
   queue: DeliveryQueue
-  /** Connects Kafka and Redis and starts consuming and delivering. */
-  start(): Promise<void>
-  /** In order: stop consuming, finish and record the calls in flight, flush the producer, close. */
-  shutdownSteps(): ShutdownStep[]
-  stop(): Promise<void>
-  health(): Promise<{ ok: boolean; detail: string }>
+  /** In starting order; stopped in reverse. */
+  components: readonly Component[]
+  /** The bound HTTP address after start (PORT 0 picks a free port). */
+  url(): string
 }
 
 export interface DispatcherDeps {
@@ -31,27 +29,43 @@ export interface DispatcherDeps {
   resolve?: Parameters<typeof guardedLookup>[1]
 }
 
-function redisComponent(id: string, redis: Redis): Component {
-  return { id, health: () => ({ ok: redis.status === 'ready', detail: redis.status }) }
+function redisComponent(redis: RedisClient): Component {
+  return {
+    id: 'redis',
+    start: () => waitReady(redis),
+    stop: async () => void (await redis.quit().catch(() => redis.disconnect())),
+    health: () => ({ ok: redis.status === 'ready', detail: redis.status }),
+  }
 }
 
 /**
  * The dispatcher (SPEC §5b) from its configuration: outcomes consumer → pending deliveries
- * in Redis → delivery worker → publishers, every attempt to the deliveries topic. server.ts
- * is the process entry; tests and the benchmark build it with their own configuration.
+ * in Redis → delivery worker → publishers, every attempt to the deliveries topic. Components
+ * in starting order: topics, producer, Redis, the HTTP client, the worker, the consumer, the
+ * HTTP listener last; stopped in reverse, so the calls in flight are recorded (Kafka and
+ * Redis still open) before the producer flushes. server.ts runs it through runService; tests
+ * and the benchmark create it with their own configuration and call start() and stop().
  */
 export async function createDispatcherService(config: DispatcherConfig, deps: DispatcherDeps = {}): Promise<DispatcherService> {
   const topics = topicNames(config.topicPrefix)
   const registry = createMetricsRegistry('dispatcher')
   const metrics = createDispatcherMetrics(registry)
-  // kafkajs logs through the app's logger once it exists (the closure runs only after connecting).
+  // kafkajs' lines go to the app's log, which exists once the app is built below.
+  const logTo: { app?: FastifyInstance } = {}
   const kafka = createKafka({
     brokers: config.kafkaBrokers,
     clientId: 'clickjoin-dispatcher',
-    log: ({ level, message, ...rest }) => (level === 'error' ? app.log.error(rest, message) : app.log.warn(rest, message)),
+    log: ({ message, ...rest }) => logTo.app?.log.debug(rest, message),
   })
   const producer = createBatchingProducer(kafka, { lingerMs: 2, ackTimeoutMs: 15_000 })
-  const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 5_000, enableAutoPipelining: true })
+  const redis = createRedisClient({
+    url: config.redisUrl,
+    clusterNodes: config.redisClusterNodes?.join(','),
+    connectionName: 'clickjoin-dispatcher',
+    lazyConnect: true,
+    enableAutoPipelining: true,
+    connection: { maxRetriesPerRequest: 2, connectTimeout: 5_000 },
+  })
   const queue = createDeliveryQueue(redis, {
     keyPrefix: config.redisKeyPrefix,
     keepFinishedMs: config.keepFinishedMs,
@@ -69,13 +83,14 @@ export async function createDispatcherService(config: DispatcherConfig, deps: Di
     failureThreshold: config.breakerFailures,
     cooldownMs: config.breakerCooldownMs,
   })
+  const redisClient = redisComponent(redis)
 
-  // The closures run only once everything below exists (the app does not listen before this returns).
-  const components = (): Component[] => [consumer, worker, producer, redisComponent('redis', redis)]
+  // The closures run only once everything below exists (nothing listens before start()).
   const app = await buildDispatcherApp(
-    { queue, registry, components, adminToken: config.adminToken, onRedeliver: () => worker.wake() },
+    { queue, registry, components: () => [consumer, worker, producer, redisClient], adminToken: config.adminToken, onRedeliver: () => worker.wake() },
     { logger: deps.logger },
   )
+  logTo.app = app
   const log = app.log
   const worker = createDeliveryWorker(
     { queue, client, gate, publishers, producer, deliveriesTopic: topics.deliveries, metrics, log },
@@ -89,41 +104,49 @@ export async function createDispatcherService(config: DispatcherConfig, deps: Di
   )
   const consumer = createOutcomeConsumer(
     { kafka, producer, queue, publishers, metrics, log, onEnqueued: () => worker.wake() },
-    { topics, groupId: config.groupId, sessionTimeoutMs: config.sessionTimeoutMs },
+    { topics, groupId: config.groupId, sessionTimeoutMs: config.sessionTimeoutMs, registry },
   )
-  for (const warning of config.warnings) app.log.warn(warning)
 
-  const shutdownSteps = (): ShutdownStep[] => [
-    { name: 'stop consuming outcomes', run: () => consumer.stop() },
-    { name: 'stop claiming and record the calls in flight', run: () => worker.stop() },
-    { name: 'flush and stop the Kafka producer', run: () => producer.stop() },
-    { name: 'close the HTTP client', run: () => client.close() },
-    { name: 'close the health server', run: () => app.close() },
-    { name: 'quit Redis', run: async () => void (await redis.quit()) },
+  const components: Component[] = [
+    {
+      id: 'kafka-topics',
+      start: async () =>
+        void (await ensurePipelineTopics(kafka, {
+          topicPrefix: config.topicPrefix,
+          partitions: config.topicPartitions,
+          replicationFactor: config.replicationFactor,
+        })),
+      health: () => ({ ok: true, detail: 'ensured at start' }),
+    },
+    producer,
+    redisClient,
+    { id: 'postback-client', stop: () => client.close(), health: () => ({ ok: true, detail: 'open' }) },
+    worker,
+    consumer,
+    {
+      id: 'http',
+      start: async () => {
+        for (const warning of config.warnings) log.warn(warning)
+        await app.listen({ port: config.port, host: config.host })
+        log.info({ topicPrefix: config.topicPrefix, keyPrefix: config.redisKeyPrefix, allow: config.allowedNetworks.text }, 'dispatcher running')
+      },
+      stop: () => app.close(),
+      health: () => ({ ok: true, detail: 'listening' }),
+    },
   ]
-  let stopping: Promise<void> | undefined
+  const lifecycle = componentLifecycle(components, log)
   return {
     app,
+    log,
     topics,
     queue,
-    async start() {
-      await redis.connect()
-      await ensureTopics(
-        kafka,
-        [topics.outcomes, topics.deliveries, topics.deadLetter].map((topic) => ({ topic, numPartitions: config.topicPartitions })),
-      )
-      await producer.start()
-      await worker.start()
-      await consumer.start()
-    },
-    shutdownSteps,
-    stop: () =>
-      (stopping ??= (async () => {
-        for (const step of shutdownSteps()) await step.run().catch((err: unknown) => app.log.error({ err, step: step.name }, 'shutdown step failed'))
-      })()),
-    async health() {
-      const parts = await Promise.all(components().map(async (c) => ({ id: c.id, ...(await c.health()) })))
-      return { ok: parts.every((p) => p.ok), detail: parts.map((p) => `${p.id}: ${p.detail}`).join('; ') }
+    components,
+    start: () => lifecycle.start(),
+    stop: () => lifecycle.stop(),
+    url() {
+      const address = app.server.address()
+      const port = typeof address === 'object' && address !== null ? address.port : config.port
+      return `http://127.0.0.1:${port}`
     },
   }
 }

@@ -1,7 +1,6 @@
 import { execFile } from 'node:child_process'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import type { AddressInfo } from 'node:net'
 import { afterAll, describe, expect, it } from 'vitest'
 import { freePort, repoRoot, startProcess, waitUntilReady, type ManagedProcess } from '@clickjoin/local-stack'
 import { tempDir, uniqueName, waitFor } from '@clickjoin/local-stack/testing'
@@ -43,9 +42,8 @@ describe('postback_deliveries, clickjoin deliveries and clickjoin redeliver', ()
         DISPATCH_BREAKER_COOLDOWN_MS: '500',
       }),
     )
-    await service.app.listen({ port: 0, host: '127.0.0.1' })
     await service.start()
-    const dispatcherUrl = `http://127.0.0.1:${(service.app.server.address() as AddressInfo).port}`
+    const dispatcherUrl = service.url()
 
     const sqlPort = await freePort()
     const database = uniqueName('cj_disp')

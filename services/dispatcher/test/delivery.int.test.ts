@@ -122,6 +122,21 @@ describe('dispatcher delivers publisher postbacks', () => {
     expect(rx.calls).toHaveLength(4)
   })
 
+  it('answers /readyz and /metrics, every series named clickjoin_dispatcher_*', async () => {
+    const ready = await fetch(`${service.url()}/readyz`)
+    expect(ready.status).toBe(200)
+    expect(Object.keys(((await ready.json()) as { components: object }).components).sort()).toEqual(
+      ['delivery-worker', `kafka-consumer:${world.groupId}`, 'kafka-producer', 'redis'].sort(),
+    )
+    const text = await (await fetch(`${service.url()}/metrics`)).text()
+    const names = new Set(text.split('\n').filter((line) => line && !line.startsWith('#')).map((line) => /^[a-zA-Z_:][\w:]*/.exec(line)![0]))
+    expect([...names].filter((name) => !name.startsWith('clickjoin_dispatcher_'))).toEqual([])
+    // The tests above delivered and retried; the shared event consumer counted the outcomes.
+    expect(text).toMatch(/^clickjoin_dispatcher_deliveries_total\{result="delivered"[^}]*\} [1-9]/m)
+    expect(text).toMatch(/^clickjoin_dispatcher_deliveries_total\{result="retried"[^}]*\} [1-9]/m)
+    expect(text).toMatch(/^clickjoin_dispatcher_events_consumed_total\{topic="[^"]+outcomes"[^}]*\} [1-9]/m)
+  })
+
   it('a host that hangs does not delay deliveries to another host', async () => {
     const stuck = await receiver({ answer: () => 'hang' })
     const healthy = await receiver({})

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import path from 'node:path'
-import { Redis } from 'ioredis'
 import { Webhook } from 'standardwebhooks'
 import { createPublisherStore, publisherFromInput, type PublisherInput } from '@clickjoin/campaigns'
 import {
@@ -15,7 +14,8 @@ import {
   type PostbackDeliveryV1,
   type TopicNames,
 } from '@clickjoin/contracts'
-import { createBatchingProducer, createKafka, ensureTopics, type EventProducer } from '@clickjoin/kafka'
+import { createBatchingProducer, createKafka, ensurePipelineTopics, type EventProducer } from '@clickjoin/kafka'
+import { createRedisClient, redisTargetFromEnv, type RedisClient } from '@clickjoin/redis'
 import { startProcess, type ManagedProcess } from '@clickjoin/local-stack'
 import { readTopic, tempDir, testStackEnv, uniqueName } from '@clickjoin/local-stack/testing'
 import { loadDispatcherConfig, type DispatcherConfig } from '../src/config.ts'
@@ -30,7 +30,7 @@ export interface TestWorld {
   topics: TopicNames
   keyPrefix: string
   groupId: string
-  redis: Redis
+  redis: RedisClient
   producer: EventProducer
   /** Produces outcome versions as the attributor does (each send resolves on the broker's ack). */
   publishOutcomes(outcomes: OutcomeV1[]): Promise<void>
@@ -47,13 +47,11 @@ export async function createWorld(label: string): Promise<TestWorld> {
   const name = uniqueName(label)
   const topics = topicNames(`${name}.`)
   const kafka = createKafka({ brokers: stack.kafkaBrokers, clientId: `${label}-test`, log: () => undefined })
-  await ensureTopics(
-    kafka,
-    [topics.outcomes, topics.deliveries, topics.deadLetter].map((topic) => ({ topic, numPartitions: PARTITIONS })),
-  )
+  await ensurePipelineTopics(kafka, { topicPrefix: `${name}.`, partitions: PARTITIONS, replicationFactor: 1 })
   const producer = createBatchingProducer(kafka, { lingerMs: 5 })
   await producer.start()
-  const redis = new Redis(stack.redisUrl)
+  // REDIS_CLUSTER_NODES when the run uses a cluster (CLICKJOIN_TEST_REDIS=cluster), else the one Redis.
+  const redis = createRedisClient(redisTargetFromEnv())
   const keyPrefix = `${name}:`
   const publishers = createPublisherStore({ redis, keyPrefix })
   const env = (overrides: Record<string, string> = {}): Record<string, string> => ({
@@ -61,6 +59,7 @@ export async function createWorld(label: string): Promise<TestWorld> {
     KAFKA_TOPIC_PREFIX: `${name}.`,
     KAFKA_TOPIC_PARTITIONS: String(PARTITIONS),
     REDIS_URL: stack.redisUrl,
+    ...(process.env['REDIS_CLUSTER_NODES'] ? { REDIS_CLUSTER_NODES: process.env['REDIS_CLUSTER_NODES'] } : {}),
     REDIS_KEY_PREFIX: keyPrefix,
     DISPATCHER_GROUP_ID: `${name}-dispatcher`,
     DISPATCHER_SESSION_TIMEOUT_MS: '6000',
