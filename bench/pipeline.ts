@@ -25,7 +25,7 @@ const tickMs = 10
 const adminToken = 'bench-admin-token'
 const db = 'bench'
 const prefix = `bench_${Date.now().toString(36)}.`
-const groups = { attributor: `${prefix}attributor`, sink: `${prefix}sink` }
+const groups = { attributor: `${prefix}attributor`, sink: `${prefix}sink`, dispatcher: `${prefix}dispatcher` }
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN
@@ -72,6 +72,7 @@ try {
       KAFKA_TOPIC_PREFIX: prefix,
       ATTRIBUTOR_GROUP_ID: groups.attributor,
       SINK_CONSUMER_GROUP: groups.sink,
+      DISPATCHER_GROUP_ID: groups.dispatcher,
       REDIS_KEY_PREFIX: `${prefix}:`,
       ADMIN_TOKEN: adminToken,
       CLICK_ID_KEYS: '1:bench-click-id-key-0123456789abcdef0123456789',

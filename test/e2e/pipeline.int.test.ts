@@ -31,6 +31,7 @@ describe('pipeline end to end', () => {
         // Consumer groups are per deployment, like the topics: never shared with another test.
         ATTRIBUTOR_GROUP_ID: uniqueName('e2e-attributor'),
         SINK_CONSUMER_GROUP: uniqueName('e2e-sink'),
+        DISPATCHER_GROUP_ID: uniqueName('e2e-dispatcher'),
         REDIS_KEY_PREFIX: `${uniqueName('e2e')}:`,
         CLICK_ID_KEYS: clickIdKeys,
         ADMIN_TOKEN: adminToken,
