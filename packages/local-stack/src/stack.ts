@@ -1,7 +1,7 @@
 import path from 'node:path'
 import { startKafkaBroker } from './kafka.ts'
 import { startRedisServer } from './redis.ts'
-import { dockerEngineAvailable, startClickHouseContainer, startKafkaContainer, startRedisContainer } from './containers.ts'
+import { chooseImage, dockerEngineAvailable, type ContainerKind, startClickHouseContainer, startKafkaContainer, startRedisContainer } from './containers.ts'
 
 export type ServiceSource = 'environment' | 'local-process' | 'container' | 'embedded'
 
@@ -24,6 +24,8 @@ export interface RunningStack {
   /** Undefined: ClickHouse is embedded (chDB) in whichever process opens it. */
   clickhouseUrl: string | undefined
   sources: { kafka: ServiceSource; redis: ServiceSource; clickhouse: ServiceSource }
+  /** The image of each service that runs in a container. */
+  images: { kafka?: string; redis?: string; clickhouse?: string }
   /** Process IDs of the local processes this stack started. */
   pids: number[]
   /** Environment variables that point a service or a test at this stack. */
@@ -35,13 +37,16 @@ export interface RunningStack {
 /**
  * One real Kafka, Redis and ClickHouse, for `npm start` and for the tests alike. Order of
  * preference for each: an explicit URL from the environment; a container when asked and a
- * Docker engine answers; else a local process (Kafka jars, redis-server) or embedded chDB.
+ * Docker engine answers and an image can be had (official, else the local stand-in of
+ * scripts/docker-images.sh); else a local process (Kafka jars, redis-server) or embedded chDB.
  */
 export async function startStack(options: StackOptions): Promise<RunningStack> {
   const env = options.env ?? process.env
   const log = options.log ?? (() => undefined)
   const stops: Array<() => Promise<void>> = []
   const pids: number[] = []
+  const images: { kafka?: string | undefined; redis?: string | undefined; clickhouse?: string | undefined } = {}
+  const containerImage = async (kind: ContainerKind) => (useContainers ? await chooseImage(kind, env, log) : undefined)
   const useContainers = options.preferContainers === true && (await dockerEngineAvailable())
   if (useContainers) log('Docker engine found: using testcontainers')
 
@@ -56,8 +61,8 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     if (env['KAFKA_BROKERS']) {
       kafkaBrokers = env['KAFKA_BROKERS'].split(',').map((b) => b.trim()).filter(Boolean)
       kafkaSource = 'environment'
-    } else if (useContainers) {
-      const c = await startKafkaContainer()
+    } else if ((images.kafka = await containerImage('kafka')) !== undefined) {
+      const c = await startKafkaContainer(images.kafka, log)
       stops.push(c.stop)
       kafkaBrokers = [c.endpoint]
       kafkaSource = 'container'
@@ -74,8 +79,8 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     if (env['REDIS_URL']) {
       redisUrl = env['REDIS_URL']
       redisSource = 'environment'
-    } else if (useContainers) {
-      const c = await startRedisContainer()
+    } else if ((images.redis = await containerImage('redis')) !== undefined) {
+      const c = await startRedisContainer(images.redis, log)
       stops.push(c.stop)
       redisUrl = c.endpoint
       redisSource = 'container'
@@ -92,8 +97,8 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     if (env['CLICKHOUSE_URL']) {
       clickhouseUrl = env['CLICKHOUSE_URL']
       clickhouseSource = 'environment'
-    } else if (useContainers) {
-      const c = await startClickHouseContainer()
+    } else if ((images.clickhouse = await containerImage('clickhouse')) !== undefined) {
+      const c = await startClickHouseContainer(images.clickhouse, log)
       stops.push(c.stop)
       clickhouseUrl = c.endpoint
       clickhouseSource = 'container'
@@ -109,6 +114,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       redisUrl,
       clickhouseUrl,
       sources: { kafka: kafkaSource, redis: redisSource, clickhouse: clickhouseSource },
+      images: Object.fromEntries(Object.entries(images).filter(([, image]) => image !== undefined)),
       pids,
       env: stackEnv,
       stop,
