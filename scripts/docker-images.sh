@@ -94,6 +94,10 @@ node_bin=$(command -v node)
 cp "$(readlink -f "$node_bin")" "$ctx/node"
 npm_dir=$(dirname "$(readlink -f "$(command -v npm)")")/..
 cp -r "$(readlink -f "$npm_dir")" "$ctx/npm"
+# The CA bundle this machine's npm trusts (a TLS-inspecting proxy's CA, if any, is in it).
+cafile=$(npm config get cafile 2>/dev/null || true)
+if [[ -n $cafile && $cafile != null && -f $cafile ]]; then cp "$cafile" "$ctx/ca-certificates.crt"
+else cp /etc/ssl/certs/ca-certificates.crt "$ctx/ca-certificates.crt"; fi
 build_context "$node_image" "$ctx"
 
 rm -rf "$cache/context"
