@@ -45,10 +45,16 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   const log = options.log ?? (() => undefined)
   const stops: Array<() => Promise<void>> = []
   const pids: number[] = []
-  const images: { kafka?: string | undefined; redis?: string | undefined; clickhouse?: string | undefined } = {}
-  const containerImage = async (kind: ContainerKind) => (useContainers ? await chooseImage(kind, env, log) : undefined)
   const useContainers = options.preferContainers === true && (await dockerEngineAvailable())
   if (useContainers) log('Docker engine found: using testcontainers')
+  /** The image a service's container runs, or undefined: no container for it (see chooseImage). */
+  const images: RunningStack['images'] = {}
+  const containerImage = async (kind: ContainerKind, endpointVariable: string): Promise<string | undefined> => {
+    if (!useContainers || env[endpointVariable]) return undefined
+    const image = await chooseImage(kind, env, log)
+    if (image) images[kind] = image
+    return image
+  }
 
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch((err: unknown) => log(`stop failed: ${String(err)}`))
@@ -56,13 +62,14 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   }
 
   try {
+    const kafkaImage = await containerImage('kafka', 'KAFKA_BROKERS')
     let kafkaBrokers: string[]
     let kafkaSource: ServiceSource
     if (env['KAFKA_BROKERS']) {
       kafkaBrokers = env['KAFKA_BROKERS'].split(',').map((b) => b.trim()).filter(Boolean)
       kafkaSource = 'environment'
-    } else if ((images.kafka = await containerImage('kafka')) !== undefined) {
-      const c = await startKafkaContainer(images.kafka, log)
+    } else if (kafkaImage) {
+      const c = await startKafkaContainer(kafkaImage, log)
       stops.push(c.stop)
       kafkaBrokers = [c.endpoint]
       kafkaSource = 'container'
@@ -74,13 +81,14 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       kafkaSource = 'local-process'
     }
 
+    const redisImage = await containerImage('redis', 'REDIS_URL')
     let redisUrl: string
     let redisSource: ServiceSource
     if (env['REDIS_URL']) {
       redisUrl = env['REDIS_URL']
       redisSource = 'environment'
-    } else if ((images.redis = await containerImage('redis')) !== undefined) {
-      const c = await startRedisContainer(images.redis, log)
+    } else if (redisImage) {
+      const c = await startRedisContainer(redisImage, log)
       stops.push(c.stop)
       redisUrl = c.endpoint
       redisSource = 'container'
@@ -92,13 +100,14 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       redisSource = 'local-process'
     }
 
+    const clickhouseImage = await containerImage('clickhouse', 'CLICKHOUSE_URL')
     let clickhouseUrl: string | undefined
     let clickhouseSource: ServiceSource
     if (env['CLICKHOUSE_URL']) {
       clickhouseUrl = env['CLICKHOUSE_URL']
       clickhouseSource = 'environment'
-    } else if ((images.clickhouse = await containerImage('clickhouse')) !== undefined) {
-      const c = await startClickHouseContainer(images.clickhouse, log)
+    } else if (clickhouseImage) {
+      const c = await startClickHouseContainer(clickhouseImage, log)
       stops.push(c.stop)
       clickhouseUrl = c.endpoint
       clickhouseSource = 'container'
@@ -114,7 +123,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       redisUrl,
       clickhouseUrl,
       sources: { kafka: kafkaSource, redis: redisSource, clickhouse: clickhouseSource },
-      images: Object.fromEntries(Object.entries(images).filter(([, image]) => image !== undefined)),
+      images,
       pids,
       env: stackEnv,
       stop,
