@@ -1,7 +1,7 @@
 import path from 'node:path'
 import { startKafkaBroker } from './kafka.ts'
 import { startRedisServer } from './redis.ts'
-import { dockerEngineAvailable, startClickHouseContainer, startKafkaContainer, startRedisContainer } from './containers.ts'
+import { chooseImage, dockerEngineAvailable, type ContainerKind, startClickHouseContainer, startKafkaContainer, startRedisContainer } from './containers.ts'
 
 export type ServiceSource = 'environment' | 'local-process' | 'container' | 'embedded'
 
@@ -24,6 +24,8 @@ export interface RunningStack {
   /** Undefined: ClickHouse is embedded (chDB) in whichever process opens it. */
   clickhouseUrl: string | undefined
   sources: { kafka: ServiceSource; redis: ServiceSource; clickhouse: ServiceSource }
+  /** The image of each service that runs in a container. */
+  images: { kafka?: string; redis?: string; clickhouse?: string }
   /** Process IDs of the local processes this stack started. */
   pids: number[]
   /** Environment variables that point a service or a test at this stack. */
@@ -35,7 +37,8 @@ export interface RunningStack {
 /**
  * One real Kafka, Redis and ClickHouse, for `npm start` and for the tests alike. Order of
  * preference for each: an explicit URL from the environment; a container when asked and a
- * Docker engine answers; else a local process (Kafka jars, redis-server) or embedded chDB.
+ * Docker engine answers and an image can be had (official, else the local stand-in of
+ * scripts/docker-images.sh); else a local process (Kafka jars, redis-server) or embedded chDB.
  */
 export async function startStack(options: StackOptions): Promise<RunningStack> {
   const env = options.env ?? process.env
@@ -44,6 +47,14 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   const pids: number[] = []
   const useContainers = options.preferContainers === true && (await dockerEngineAvailable())
   if (useContainers) log('Docker engine found: using testcontainers')
+  /** The image a service's container runs, or undefined: no container for it (see chooseImage). */
+  const images: RunningStack['images'] = {}
+  const containerImage = async (kind: ContainerKind, endpointVariable: string): Promise<string | undefined> => {
+    if (!useContainers || env[endpointVariable]) return undefined
+    const image = await chooseImage(kind, env, log)
+    if (image) images[kind] = image
+    return image
+  }
 
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch((err: unknown) => log(`stop failed: ${String(err)}`))
@@ -51,13 +62,14 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   }
 
   try {
+    const kafkaImage = await containerImage('kafka', 'KAFKA_BROKERS')
     let kafkaBrokers: string[]
     let kafkaSource: ServiceSource
     if (env['KAFKA_BROKERS']) {
       kafkaBrokers = env['KAFKA_BROKERS'].split(',').map((b) => b.trim()).filter(Boolean)
       kafkaSource = 'environment'
-    } else if (useContainers) {
-      const c = await startKafkaContainer()
+    } else if (kafkaImage) {
+      const c = await startKafkaContainer(kafkaImage, log)
       stops.push(c.stop)
       kafkaBrokers = [c.endpoint]
       kafkaSource = 'container'
@@ -69,13 +81,14 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       kafkaSource = 'local-process'
     }
 
+    const redisImage = await containerImage('redis', 'REDIS_URL')
     let redisUrl: string
     let redisSource: ServiceSource
     if (env['REDIS_URL']) {
       redisUrl = env['REDIS_URL']
       redisSource = 'environment'
-    } else if (useContainers) {
-      const c = await startRedisContainer()
+    } else if (redisImage) {
+      const c = await startRedisContainer(redisImage, log)
       stops.push(c.stop)
       redisUrl = c.endpoint
       redisSource = 'container'
@@ -87,13 +100,14 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       redisSource = 'local-process'
     }
 
+    const clickhouseImage = await containerImage('clickhouse', 'CLICKHOUSE_URL')
     let clickhouseUrl: string | undefined
     let clickhouseSource: ServiceSource
     if (env['CLICKHOUSE_URL']) {
       clickhouseUrl = env['CLICKHOUSE_URL']
       clickhouseSource = 'environment'
-    } else if (useContainers) {
-      const c = await startClickHouseContainer()
+    } else if (clickhouseImage) {
+      const c = await startClickHouseContainer(clickhouseImage, log)
       stops.push(c.stop)
       clickhouseUrl = c.endpoint
       clickhouseSource = 'container'
@@ -109,6 +123,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       redisUrl,
       clickhouseUrl,
       sources: { kafka: kafkaSource, redis: redisSource, clickhouse: clickhouseSource },
+      images,
       pids,
       env: stackEnv,
       stop,

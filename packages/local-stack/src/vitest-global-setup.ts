@@ -34,10 +34,15 @@ export async function setup(): Promise<void> {
     log,
   })
   Object.assign(process.env, stack.env, { CLICKJOIN_TEST_DATA_DIR: dataDir })
-  const redis = redisCluster ? `cluster ${redisCluster.nodes.join(',')}` : `${stack.redisUrl} (${stack.sources.redis})`
+  // Where each came from; a container is named by its image.
+  const source = (kind: 'kafka' | 'redis' | 'clickhouse') => {
+    const image = stack?.images[kind]
+    return image ? `container ${image}` : (stack?.sources[kind] ?? '')
+  }
+  const redis = redisCluster ? `cluster ${redisCluster.nodes.join(',')}` : `${stack.redisUrl} (${source('redis')})`
   console.log(
-    `[local-stack] ready in ${Date.now() - started} ms: kafka=${stack.kafkaBrokers.join(',')} (${stack.sources.kafka}), ` +
-      `redis=${redis}, clickhouse=${stack.clickhouseUrl ?? 'embedded chDB'} (${stack.sources.clickhouse})`,
+    `[local-stack] ready in ${Date.now() - started} ms: kafka=${stack.kafkaBrokers.join(',')} (${source('kafka')}), ` +
+      `redis=${redis}, clickhouse=${stack.clickhouseUrl ?? 'embedded chDB'} (${source('clickhouse')})`,
   )
 }
 
