@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import type { AddressInfo } from 'node:net'
 import { promisify } from 'node:util'
 import { repoRoot } from '@clickjoin/local-stack'
 import { Redis } from 'ioredis'
@@ -89,8 +88,7 @@ describe('admin API: publishers (SPEC §4)', () => {
   })
 
   it('is what `clickjoin publishers set|show` use', async () => {
-    await svc.app.listen({ port: 0, host: '127.0.0.1' })
-    const ingestUrl = `http://127.0.0.1:${(svc.app.server.address() as AddressInfo).port}`
+    const ingestUrl = svc.url()
     const cli = (...args: string[]) =>
       promisify(execFile)(process.execPath, ['--import', 'tsx', 'packages/cli/src/main.ts', '--ingest', ingestUrl, '--admin-token', ADMIN_TOKEN, ...args], {
         cwd: repoRoot,
