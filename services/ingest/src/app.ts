@@ -8,8 +8,10 @@ import type { Registry } from 'prom-client'
 import type { ConfigStore, PublisherStore } from '@clickjoin/campaigns'
 import type { ClickIdKeyring } from '@clickjoin/click-id'
 import { healthRoutes, type Component } from '@clickjoin/service-runtime'
+import type { ClickIdempotency } from './domain/click-idempotency.ts'
 import type { DuplicateClickDetector } from './domain/duplicate-clicks.ts'
 import type { EventPublisher } from './domain/events.ts'
+import type { SignatureReplayGuard } from './domain/signature-replay.ts'
 import { errorResponses, sendUnavailable } from './plugins/errors.ts'
 import { requestMetrics, type IngestMetrics } from './plugins/metrics.ts'
 import { rawBodyParsers } from './plugins/raw-body.ts'
@@ -36,6 +38,10 @@ export interface IngestDeps {
   publishers: PublisherStore
   events: EventPublisher
   duplicates: DuplicateClickDetector
+  /** POST /clicks items' idempotency keys (SPEC §2). */
+  clickIdempotency: ClickIdempotency
+  /** Signed postbacks seen within their window (SPEC §3: a replay is a duplicate). */
+  signatureReplays: SignatureReplayGuard
   keyring: ClickIdKeyring
   metrics: IngestMetrics
   registry: Registry

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifySchemaValidationError } from 'fastify'
 import { KafkaUnavailableError } from '@clickjoin/kafka'
+import { IdempotencyUnavailableError } from '../domain/click-idempotency.ts'
 import { InvalidParameterError } from '../domain/conversion-params.ts'
 
 /** Every refusal is `{error: <code>, message}` JSON; the code also feeds the rejects metric. */
@@ -54,6 +55,10 @@ export const errorResponses = fp<{ retryAfterSeconds: number }>(
         return sendError(reply, 400, 'invalid_parameter', describeValidationError(error.validation, error.validationContext))
       }
       if (error instanceof InvalidParameterError) return sendError(reply, 400, error.code, error.message)
+      if (error instanceof IdempotencyUnavailableError) {
+        request.log.warn({ err: error }, 'idempotency keys not checked: answering 503')
+        return sendUnavailable(reply, retryAfterSeconds, 'the clicks could not be checked; retry later')
+      }
       if (error instanceof KafkaUnavailableError) {
         request.log.warn({ err: error }, 'Kafka did not acknowledge: answering 503')
         return sendUnavailable(reply, retryAfterSeconds, 'the event could not be stored; retry later')
