@@ -13,6 +13,7 @@ import type { DuplicateClickDetector } from './domain/duplicate-clicks.ts'
 import type { EventPublisher } from './domain/events.ts'
 import type { SignatureReplayGuard } from './domain/signature-replay.ts'
 import { errorResponses, sendUnavailable } from './plugins/errors.ts'
+import { methodNotAllowedRoutes } from './plugins/method-not-allowed.ts'
 import { requestMetrics, type IngestMetrics } from './plugins/metrics.ts'
 import { rawBodyParsers } from './plugins/raw-body.ts'
 import { adminRoutes } from './routes/admin.ts'
@@ -77,12 +78,14 @@ export const ingestApp: FastifyPluginAsync<IngestDeps> = fp(
       reply.header('x-request-id', request.id)
     })
 
+    const otherMethods = methodNotAllowedRoutes(app)
     await app.register(clickRoutes, deps)
     await app.register(postbackRoutes, deps)
     await app.register(pixelRoutes, deps)
     await app.register(adminRoutes, { ...deps, prefix: '/admin' })
     await app.register(healthRoutes, { components: deps.components, registry: deps.registry })
     app.get('/docs/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+    otherMethods.register()
   },
   { name: 'clickjoin-ingest' },
 )

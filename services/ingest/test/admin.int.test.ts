@@ -64,6 +64,71 @@ describe('admin API', () => {
     }
   })
 
+  it('answers 400 naming the field for input that used to be stored or answer 500, and stores nothing', async () => {
+    const base = { destination: 'https://x.example/?c={click_id}', status: 'active' }
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ ...base, fallback_url: 'http://a\u0000b' }, /^fallback_url:/],
+      [{ ...base, fallback_url: 'https://fallback.example/\u0007' }, /^fallback_url:/],
+      [{ ...base, destination: 'https://shop.example/a\u0000b' }, /^destination:/],
+      [{ ...base, destination: 'https://{sub1}.example/' }, /^destination:/],
+      [{ ...base, fallback_url: 'https://a.example/{click_id}' }, /^fallback_url: must not contain macros/],
+      [{ ...base, events: { 'x-y': { payout: { type: 'revshare', percent: {} } } } }, /^events\.x-y: is not an allowed field/],
+      [{ ...base, events: { Purchase: {} } }, /^events\.Purchase:/],
+      [{ ...base, events: { purchase: { payout: { type: 'revshare', percent: {} } } } }, /^events\.purchase\.payout/],
+      [{ ...base, payout: { type: 'revshare', percent: {} } }, /^payout/],
+      [{ ...base, payout: { type: 'cpa', amount: '-5' } }, /^payout/],
+      [{ ...base, payout: { type: 'cpa' } }, /^payout/],
+      [{ ...base, payout: [] }, /^payout/],
+      [{ ...base, events: { purchase: { window_seconds: 'x' } } }, /^events\.purchase\.window_seconds/],
+    ]
+    for (const [payload, message] of cases) {
+      const res = await svc.app.inject({ method: 'PUT', url: '/admin/campaigns/hostile', headers: adminHeaders, payload })
+      expect(res.statusCode, JSON.stringify(payload)).toBe(400)
+      expect(res.json(), JSON.stringify(payload)).toMatchObject({ error: 'invalid_parameter', message: expect.stringMatching(message) as unknown })
+    }
+    expect((await svc.app.inject({ url: '/admin/campaigns/hostile', headers: adminHeaders })).statusCode).toBe(404)
+  })
+
+  it('PATCH changes only the fields given, validates them, and 404s an unknown campaign', async () => {
+    const put = { destination: 'https://p.example/?c={click_id}', status: 'active', payout: { type: 'cpa', amount: '2' }, pixel_enabled: true, events: { sale: { repeatable: true } } }
+    expect((await svc.app.inject({ method: 'PUT', url: '/admin/campaigns/patchme', headers: adminHeaders, payload: put })).statusCode).toBe(200)
+    const patch = await svc.app.inject({ method: 'PATCH', url: '/admin/campaigns/patchme', headers: adminHeaders, payload: { status: 'paused' } })
+    expect(patch.statusCode, patch.body).toBe(200)
+    expect(patch.json()).toMatchObject({ ...put, status: 'paused' })
+    expect((await svc.app.inject({ url: '/admin/campaigns/patchme', headers: adminHeaders })).json()).toMatchObject({ ...put, status: 'paused' })
+    const bad = await svc.app.inject({ method: 'PATCH', url: '/admin/campaigns/patchme', headers: adminHeaders, payload: { fallback_url: 'http://a\u0000b' } })
+    expect(bad.statusCode).toBe(400)
+    expect(bad.json<{ message: string }>().message).toMatch(/^fallback_url:/)
+    const unknownField = await svc.app.inject({ method: 'PATCH', url: '/admin/campaigns/patchme', headers: adminHeaders, payload: { sttus: 'active' } })
+    expect(unknownField.json()).toMatchObject({ error: 'invalid_parameter', message: expect.stringMatching(/^sttus: is not an allowed field/) as unknown })
+    const missing = await svc.app.inject({ method: 'PATCH', url: '/admin/campaigns/nobody', headers: adminHeaders, payload: { status: 'paused' } })
+    expect(missing.statusCode).toBe(404)
+    expect((await svc.app.inject({ url: '/admin/campaigns/nobody', headers: adminHeaders })).statusCode).toBe(404)
+  })
+
+  it('answers 405 with Allow for a method a path does not take, and 404 for an unknown path', async () => {
+    for (const [method, url, allow] of [
+      ['TRACE', '/admin/campaigns/x', 'GET, HEAD, PATCH, PUT'],
+      ['DELETE', '/postback', 'GET, POST'],
+      ['OPTIONS', '/c/x', 'GET, HEAD'],
+      ['POST', '/pixel.gif', 'GET, HEAD'],
+    ] as const) {
+      const res = await svc.app.inject({ method, url })
+      expect(res.statusCode, `${method} ${url}`).toBe(405)
+      expect(res.headers.allow).toBe(allow)
+      expect(res.json()).toMatchObject({ error: 'method_not_allowed' })
+    }
+  })
+
+  it('lists partners without their secrets', async () => {
+    await svc.app.inject({ method: 'PUT', url: '/admin/partners/zeta', headers: adminHeaders, payload: { secret: 'zeta-secret-0123' } })
+    const res = await svc.app.inject({ url: '/admin/partners', headers: adminHeaders })
+    expect(res.statusCode).toBe(200)
+    const { partners } = res.json<{ partners: Array<{ id: string }> }>()
+    expect(partners.map((p) => p.id)).toContain('zeta')
+    expect(res.body).not.toContain('zeta-secret-0123')
+  })
+
   it('stores partners and never returns the secret', async () => {
     const put = await svc.app.inject({
       method: 'PUT',

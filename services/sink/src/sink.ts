@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { clickHouseTarget, createClickHouse, insertRows, type ClickHouseClient } from '@clickjoin/clickhouse'
 import { topicNames } from '@clickjoin/contracts'
@@ -36,8 +37,8 @@ export interface SinkDeps {
   kafka?: Kafka
   /** A ClickHouse client the caller owns (and closes); default one from the configuration. */
   clickhouse?: ClickHouseClient
-  /** With `clickhouse`: the read-only SQL session, or undefined for no SQL over HTTP. */
-  sqlSession?: ClickHouseClient | undefined
+  /** With `clickhouse`: opens a session for SQL over HTTP, or undefined for no SQL over HTTP. */
+  openSqlSession?: (() => ClickHouseClient) | undefined
 }
 
 export interface SinkService extends RunnableService {
@@ -46,6 +47,8 @@ export interface SinkService extends RunnableService {
   readonly port: number
   /** SQL-over-HTTP port, embedded mode only; after start. */
   readonly sqlPort: number | undefined
+  /** Where SQL over HTTP listens (CLICKHOUSE_HTTP_HOST), embedded mode only; after start. */
+  readonly sqlAddress: AddressInfo | undefined
   writer: BatchWriter
   /** Stores one partition batch: what the consumer calls; exposed for replay tests. */
   storePartitionBatch(batch: PartitionBatch): Promise<void>
@@ -73,9 +76,9 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
   const target = clickHouseTarget(config.CLICKHOUSE_URL, config.CLICKHOUSE_DATA_DIR)
   const ownsClickHouse = deps.clickhouse === undefined
   const clickhouse: ClickHouseClient = deps.clickhouse ?? createClickHouse(target)
-  // Its own chDB session on the same data directory: the read-only setting of SQL over HTTP
+  // Its own chDB sessions on the same data directory: the read-only setting of SQL over HTTP
   // must never reach the writer's session (chDB keeps settings per session).
-  const sqlSession = ownsClickHouse ? (target.kind === 'embedded' ? createClickHouse(target) : undefined) : deps.sqlSession
+  const openSqlSession = ownsClickHouse ? (target.kind === 'embedded' ? () => createClickHouse(target) : undefined) : deps.openSqlSession
   const database = config.CLICKHOUSE_DATABASE
   const topics = topicNames(config.KAFKA_TOPIC_PREFIX)
   const inputs = topicTables(topics)
@@ -149,7 +152,7 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
 
   let port = config.PORT
   let sqlPort: number | undefined
-  const sqlServer = sqlSession && createSqlHttpServer({ session: sqlSession, log })
+  const sqlServer = openSqlSession && createSqlHttpServer({ openSession: openSqlSession, users: config.CLICKHOUSE_HTTP_USERS, log })
   const components: Component[] = [
     {
       id: 'clickhouse',
@@ -165,7 +168,6 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
         }),
       stop: async () => {
         if (!ownsClickHouse) return
-        await sqlSession?.close()
         await clickhouse.close()
       },
       async health() {
@@ -199,7 +201,7 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
     {
       id: 'sql-http',
       async start() {
-        if (sqlServer) sqlPort = await sqlServer.listen(config.CLICKHOUSE_HTTP_PORT, config.HOST)
+        if (sqlServer) sqlPort = await sqlServer.listen(config.CLICKHOUSE_HTTP_PORT, config.CLICKHOUSE_HTTP_HOST)
       },
       stop: async () => sqlServer?.close(),
       health: () => ({ ok: true, detail: sqlServer ? 'listening' : 'not embedded' }),
@@ -238,6 +240,10 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
     get sqlPort() {
       return sqlPort
     },
+    get sqlAddress() {
+      const address = sqlServer?.server.address()
+      return typeof address === 'object' && address !== null ? address : undefined
+    },
     writer,
     storePartitionBatch: (batch) => consumer.handleBatch(batch),
     components,
@@ -251,7 +257,7 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
  * clients; `shutdownSteps()` stops it without closing them.
  */
 export async function startSink(
-  deps: Required<Pick<SinkDeps, 'kafka' | 'clickhouse' | 'healthApp' | 'log'>> & { sqlSession: ClickHouseClient | undefined },
+  deps: Required<Pick<SinkDeps, 'kafka' | 'clickhouse' | 'healthApp' | 'log'>> & { openSqlSession: (() => ClickHouseClient) | undefined },
   config: SinkConfig,
 ): Promise<SinkService & { shutdownSteps(): { name: string; run(): Promise<void> }[] }> {
   const sink = createSinkService(config, deps)
