@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { repoRoot } from '@clickjoin/local-stack'
 import { waitFor } from '@clickjoin/local-stack/testing'
 import { ADMIN_TOKEN, adminHeaders, startTestIngest } from './harness.ts'
 import { loadIngestConfig } from '../src/config.ts'
@@ -127,6 +130,22 @@ describe('admin API', () => {
     const { partners } = res.json<{ partners: Array<{ id: string }> }>()
     expect(partners.map((p) => p.id)).toContain('zeta')
     expect(res.body).not.toContain('zeta-secret-0123')
+  })
+
+  it('`clickjoin campaigns set` changes only what it is given; `partners list` lists', async () => {
+    const cli = (...args: string[]) =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', 'packages/cli/src/main.ts', '--ingest', svc.url(), '--admin-token', ADMIN_TOKEN, ...args], {
+        cwd: repoRoot,
+      }).then((r) => r.stdout)
+    expect(await cli('campaigns', 'set', 'cli-c', '--destination', 'https://cli.example/?c={click_id}', '--cpa', '2', '--pixel')).toContain('campaign cli-c created')
+    expect(await cli('campaigns', 'set', 'cli-c', '--status', 'paused')).toContain('campaign cli-c updated: status')
+    const stored = (await svc.app.inject({ url: '/admin/campaigns/cli-c', headers: adminHeaders })).json()
+    expect(stored).toMatchObject({ destination: 'https://cli.example/?c={click_id}', status: 'paused', payout: { type: 'cpa', amount: '2' }, pixel_enabled: true })
+    await expect(cli('campaigns', 'set', 'cli-new', '--status', 'paused')).rejects.toMatchObject({ stderr: expect.stringMatching(/--destination is required/) as unknown })
+    await svc.app.inject({ method: 'PUT', url: '/admin/partners/cli-p', headers: adminHeaders, payload: { secret: 'cli-partner-secret' } })
+    const partners = await cli('partners', 'list')
+    expect(partners).toContain('cli-p')
+    expect(partners).not.toContain('cli-partner-secret')
   })
 
   it('stores partners and never returns the secret', async () => {

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { clickHouseTarget, createClickHouse, insertRows, type ClickHouseClient } from '@clickjoin/clickhouse'
-import { topicNames } from '@clickjoin/contracts'
+import { deadLetterFor, topicNames } from '@clickjoin/contracts'
 import {
   createBatchingProducer,
   createEventConsumer,
@@ -9,6 +9,7 @@ import {
   ensurePipelineTopics,
   type EventBatch,
   type Kafka,
+  type KafkaMessage,
   type PartitionBatch,
 } from '@clickjoin/kafka'
 import {
@@ -24,7 +25,8 @@ import { withoutStoredClicks, type ClickRow } from './click-dedup.ts'
 import type { SinkConfig } from './config.ts'
 import { createSinkMetrics } from './metrics.ts'
 import { migrateSchema } from './migrations/index.ts'
-import { topicTables, UnstorableEventError, type TopicTable } from './rows.ts'
+import { insertSettingAsideRefused } from './refused-rows.ts'
+import { deadLetterRow, topicTables, UnstorableEventError, type TopicTable } from './rows.ts'
 import { createSqlHttpServer } from './sql-http.ts'
 import { createBatchWriter, type BatchWriter } from './writer.ts'
 
@@ -94,7 +96,27 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
       // Clicks already stored are left out, so the report counts each click once (click-dedup.ts).
       const rows = block.table === 'clicks' ? await withoutStoredClicks(clickhouse, database, block.rows as ClickRow[]) : block.rows
       if (rows.length === 0) return
-      await insertRows(clickhouse, { table: `${database}.${block.table}`, rows, deduplicationToken: block.deduplicationToken })
+      // A row refused for its content is set aside into dead_letters: the partition moves on.
+      const refused = await insertSettingAsideRefused(rows, block.deduplicationToken, (part, token) =>
+        insertRows(clickhouse, { table: `${database}.${block.table}`, rows: part, deduplicationToken: token }),
+      )
+      if (refused.length === 0) return
+      const deadLetterRows = refused.map(({ row, reason }) => {
+        const origin = originOfRow.get(row)
+        return deadLetterRow(
+          deadLetterFor({
+            sourceTopic: origin?.topic ?? block.table,
+            partition: origin?.partition ?? 0,
+            offset: origin?.message.offset ?? '0',
+            key: origin?.message.key ?? null,
+            value: origin?.message.value ?? Buffer.from(JSON.stringify(row)),
+            reason: `ClickHouse refused the row for ${block.table}: ${reason}`,
+          }),
+        )
+      })
+      await insertRows(clickhouse, { table: `${database}.dead_letters`, rows: deadLetterRows, deduplicationToken: `${block.deduplicationToken}:refused` })
+      metrics.rowsRefused.inc({ table: block.table }, refused.length)
+      log.warn({ table: block.table, refused: refused.length, reason: refused[0]!.reason }, 'rows refused by ClickHouse set aside in dead_letters')
     },
     onInserted(block, ms) {
       metrics.rowsWritten.inc({ table: block.table }, block.rows.length)
@@ -112,12 +134,17 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
   const metrics = createSinkMetrics(registry, { pendingRows: () => writer.pendingRows() })
   const deadLetters = createBatchingProducer(kafka, { lingerMs: 5 })
 
+  /** The message each pending row came from, for a dead letter if ClickHouse refuses the row. */
+  const originOfRow = new WeakMap<object, { topic: string; partition: number; message: KafkaMessage }>()
+
   async function storeEvents(batch: EventBatch<TopicTable>): Promise<void> {
     const rows: object[] = []
     let bytes = 0
     for (const { message, value } of batch.events) {
       try {
-        rows.push(batch.input.toRow(value))
+        const row = batch.input.toRow(value)
+        originOfRow.set(row, { topic: batch.topic, partition: batch.partition, message })
+        rows.push(row)
         bytes += message.value?.length ?? 0
       } catch (error) {
         if (!(error instanceof UnstorableEventError)) throw error
