@@ -15,7 +15,7 @@ export {
   windowFor,
   longestWindow,
 } from './schema.ts'
-export { UrlTemplate, urlTemplateProblem } from './url.ts'
+export { FixedUrl, UrlTemplate, urlTemplateProblem } from './url.ts'
 export { createConfigStore, configKeys, type ConfigStore, type ConfigStoreOptions } from './store.ts'
 export {
   DEFAULT_POSTBACK_STATUSES,

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import { urlTemplateProblem } from './url.ts'
+import { UrlTemplate, urlTemplateProblem } from './url.ts'
 
 /** The publisher ID is the `pub` of clicks (SPEC §4); as a path segment it keeps to URL-safe characters. */
 export const PublisherId = Type.String({
@@ -13,11 +13,14 @@ export type PostbackStatus = Static<typeof ConversionStatus>
 
 /** `whsec_` and the base64 of 16–128 random bytes, as Standard Webhooks libraries generate them. */
 export const WebhookSecret = Type.String({
-  pattern: '^whsec_[A-Za-z0-9+/]{22,172}={0,2}$',
+  // Canonical base64 of 16–128 bytes (k full groups of 3 bytes, then 0, 1 or 2 bytes whose unused
+  // bits are zero), padding optional: exactly what webhookSecretKey accepts.
+  pattern:
+    '^whsec_(?:(?:[A-Za-z0-9+/]{4}){6,42}|(?:[A-Za-z0-9+/]{4}){5,42}(?:[A-Za-z0-9+/][AQgw](?:==)?|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=?))$',
   description: 'whsec_ followed by the base64 of 16–128 bytes',
 })
 
-const PostbackUrl = Type.String({ minLength: 8, maxLength: 4096, description: 'an absolute http(s) URL template' })
+const PostbackUrl = UrlTemplate
 
 /** One postback rule of `PUT /admin/publishers/:id` (SPEC §4); absent filters take the defaults below. */
 export const PostbackRuleInput = Type.Object(

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import { UrlTemplate, urlTemplateProblem } from './url.ts'
+import { FixedUrl, UrlTemplate, urlTemplateProblem } from './url.ts'
 
 /** Default attribution window: 30 days (SPEC §4). */
 export const DEFAULT_WINDOW_SECONDS = 2_592_000
@@ -35,7 +35,7 @@ export const CampaignInput = Type.Object(
     /** Landing URL template with macros such as {click_id}, {pub}, {sub1}. */
     destination: HttpUrl,
     status: Type.Union([Type.Literal('active'), Type.Literal('paused')]),
-    fallback_url: Type.Optional(HttpUrl),
+    fallback_url: Type.Optional(FixedUrl),
     click_id_param: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' })),
     window_seconds: Type.Optional(WindowSeconds),
     currency: Type.Optional(Type.String({ pattern: '^[A-Z]{3}$', description: 'an ISO 4217 code' })),
@@ -43,7 +43,17 @@ export const CampaignInput = Type.Object(
     passthrough: Type.Optional(Type.Boolean()),
     pixel_enabled: Type.Optional(Type.Boolean()),
     /** Per-event rules; only names a postback can send (SPEC §3 `event`), so every rule can apply. */
-    events: Type.Optional(Type.Record(EventName, EventRule, { additionalProperties: false, maxProperties: 256 })),
+    events: Type.Optional(
+      // propertyNames, not patternProperties: the OpenAPI 3.0 document keeps it (patternProperties
+      // is turned into "any key"), so clients and schemathesis see which names are allowed.
+      Type.Unsafe<Record<string, EventRule>>({
+        type: 'object',
+        propertyNames: { ...EventName },
+        additionalProperties: EventRule,
+        maxProperties: 256,
+        description: 'rules per event name (the names postbacks send)',
+      }),
+    ),
   },
   { additionalProperties: false },
 )
@@ -104,11 +114,24 @@ export const Campaign = Type.Object({
 })
 export type Campaign = Static<typeof Campaign>
 
+const IPV4 = '(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}'
+/** An IP address or CIDR range, as the document can say it; the route checks IPv6 exactly. */
+const AllowListEntry = Type.Union(
+  [
+    Type.String({ pattern: `^${IPV4}(/([0-9]|[12][0-9]|3[0-2]))?$` }),
+    Type.String({ format: 'ipv6', maxLength: 45 }),
+    Type.String({
+      pattern: '^(([0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|(([0-9A-Fa-f]{1,4}:){0,3}[0-9A-Fa-f]{1,4})?::(([0-9A-Fa-f]{1,4}:){0,2}[0-9A-Fa-f]{1,4})?)/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$',
+    }),
+  ],
+  { description: 'an IPv4 or IPv6 address or CIDR range' },
+)
+
 /** The body of `PUT /admin/partners/:id`. */
 export const PartnerInput = Type.Object(
   {
     secret: Type.String({ minLength: 8, maxLength: 256 }),
-    ip_allowlist: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 256 })),
+    ip_allowlist: Type.Optional(Type.Array(AllowListEntry, { maxItems: 256 })),
   },
   { additionalProperties: false },
 )

@@ -70,6 +70,8 @@ export const ingestApp: FastifyPluginAsync<IngestDeps> = fp(
     }
     await app.register(fastifySwagger, {
       openapi: {
+        // 3.1: full JSON Schema, so the document keeps rules such as propertyNames (event names).
+        openapi: '3.1.0',
         info: { title: 'clickjoin ingest', version: '1.0.0', description: 'Tracking links, S2S clicks, postbacks, pixel, admin API' },
         components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer' } } },
       },
@@ -105,7 +107,9 @@ export async function buildIngestServer(deps: IngestDeps, options: IngestServerO
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     // A partner typo in an admin body is an error, not a silently dropped field.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    // No type coercion: `"pixel_enabled": null` or `"window_seconds": "5"` is a 400, as the document says.
+    // verbose: errors carry their schema, whose description names what is wanted (plugins/errors.ts).
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false, verbose: true } },
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
     return503OnClosing: true,
   })

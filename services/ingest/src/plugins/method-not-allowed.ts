@@ -1,6 +1,12 @@
 import type { FastifyInstance, HTTPMethods } from 'fastify'
 import { sendError } from './errors.ts'
 
+/** The Allow header of a 405 route (its config), or undefined for every other route. */
+export function allowedMethodsOf(config: unknown): string | undefined {
+  const allow = (config as { allowedMethods?: unknown } | undefined)?.allowedMethods
+  return typeof allow === 'string' ? allow : undefined
+}
+
 /**
  * A known path with a method it does not take answers `405` with `Allow` (RFC 9110), not a
  * 404 that says the path does not exist: what the OpenAPI document promises and what clients
@@ -10,7 +16,7 @@ import { sendError } from './errors.ts'
 export function methodNotAllowedRoutes(app: FastifyInstance): { register(): void } {
   const methodsByUrl = new Map<string, Set<string>>()
   app.addHook('onRoute', (route) => {
-    if (route.config && (route.config as { methodNotAllowed?: boolean }).methodNotAllowed) return
+    if (allowedMethodsOf(route.config) !== undefined) return
     const methods = methodsByUrl.get(route.url) ?? new Set<string>()
     const own = [route.method].flat()
     for (const method of own) methods.add(method)
@@ -26,7 +32,7 @@ export function methodNotAllowedRoutes(app: FastifyInstance): { register(): void
         app.route({
           method: others,
           url,
-          config: { methodNotAllowed: true },
+          config: { allowedMethods: allow },
           schema: { hide: true },
           exposeHeadRoute: false,
           handler: async (request, reply) => {

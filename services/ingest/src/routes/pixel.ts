@@ -1,11 +1,14 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { IngestDeps } from '../app.ts'
 import { InvalidParameterError } from '../domain/conversion-params.ts'
-import { pixelHeadSchema, pixelSchema, type PixelQuery } from '../schemas/postbacks.ts'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { PixelQuery, pixelHeadSchema, pixelSchema } from '../schemas/postbacks.ts'
 import { CLICK_COOKIE } from './clicks.ts'
 import { postbackEvent, postbackFields } from './postbacks.ts'
 
 /** The smallest transparent 1×1 GIF. */
+const pixelQueryChecker = TypeCompiler.Compile(PixelQuery)
+
 export const TRANSPARENT_GIF = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64')
 
 /**
@@ -36,7 +39,7 @@ export async function pixelRoutes(app: FastifyInstance, deps: IngestDeps): Promi
     // HEAD has its own route below: a prefetcher's HEAD must not record a conversion.
     { schema: pixelSchema, attachValidation: true, exposeHeadRoute: false },
     async (request, reply) => {
-      if (request.validationError) return gif(reply, 200, 'invalid_parameter')
+      if (request.validationError || !pixelQueryChecker.Check(request.query)) return gif(reply, 200, 'invalid_parameter')
       const query = request.query
       const campaign = query.campaign ? configStore.campaign(query.campaign) : undefined
       if (!campaign) return gif(reply, 200, query.campaign ? 'unknown_campaign' : 'missing_campaign')

@@ -31,7 +31,7 @@ export const getCampaignSchema = {
   summary: 'A campaign',
   security,
   params: IdParams,
-  response: { 200: Campaign, ...errorResponses(401, 404) },
+  response: { 200: Campaign, ...errorResponses(400, 401, 404) },
 }
 export const listCampaignsSchema = {
   summary: 'Every campaign',
@@ -54,7 +54,7 @@ export const getPartnerSchema = {
   summary: 'A partner (without its secret)',
   security,
   params: IdParams,
-  response: { 200: PartnerView, ...errorResponses(401, 404) },
+  response: { 200: PartnerView, ...errorResponses(400, 401, 404) },
 }
 export const campaignLinkSchema = {
   summary: 'The personalized tracking link of a campaign',

@@ -61,18 +61,27 @@ const gifResponse = {
   content: { 'image/gif': { schema: { type: 'string', format: 'binary' } } },
 }
 
+/**
+ * The pixel's query as the document states it: any text. The pixel refuses nothing (it always
+ * answers the GIF, SPEC §3); what it cannot record it says in X-Clickjoin-Result, after checking
+ * the query against PixelQuery itself.
+ */
+const PixelQueryAsDocumented = Type.Object(
+  Object.fromEntries(Object.keys(PixelQuery.properties).map((name) => [name, Type.Optional(Type.String())])),
+)
+
 export const pixelSchema = {
   summary: 'Browser conversion pixel: always a 1×1 GIF',
   description:
     'Needs campaign=<id>; click_id defaults to the cj_cid cookie; partner is ignored (the pixel has no partner). ' +
     'It counts only for a click of that campaign while the campaign has pixel_enabled, else it is recorded as a ' +
     'rejected conversion (campaign_mismatch, pixel_disabled). Its identity is (campaign, txn_id).',
-  querystring: PixelQuery,
+  querystring: PixelQueryAsDocumented,
   response: { 200: gifResponse, 503: gifResponse },
 }
 
 export const pixelHeadSchema = {
   summary: 'The pixel for link checkers: the GIF headers, nothing recorded',
-  querystring: PixelQuery,
+  querystring: PixelQueryAsDocumented,
   response: { 200: gifResponse },
 }
