@@ -7,6 +7,11 @@ export const DEFAULT_WINDOW_SECONDS = 2_592_000
 
 const Id = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: '1–64 characters A–Z a–z 0–9 _ -' })
 const HttpUrl = UrlTemplate
+/**
+ * A stored campaign's URL is read as any text: input is checked (UrlTemplate) when it is
+ * written, and a campaign stored before a rule was tightened must keep being served, not vanish.
+ */
+const StoredUrl = Type.String({ maxLength: 4096 })
 const EventName = Type.String({ pattern: '^[a-z0-9_]{1,32}$', description: 'an event name as postbacks send it: 1–32 characters a–z 0–9 _' })
 const Amount = Type.String({ pattern: '^(0|[1-9][0-9]{0,11})(\\.[0-9]{1,6})?$', description: 'a decimal ≥ 0, up to 6 fraction digits' })
 const Percent = Type.String({ pattern: '^(100(\\.0{1,6})?|[0-9]{1,2}(\\.[0-9]{1,6})?)$', description: 'a percentage 0–100, up to 6 fraction digits' })
@@ -100,9 +105,9 @@ export function campaignInputOf(campaign: Campaign): CampaignInput {
 /** A stored campaign: every default applied, so readers never guess. */
 export const Campaign = Type.Object({
   id: Id,
-  destination: HttpUrl,
+  destination: StoredUrl,
   status: Type.Union([Type.Literal('active'), Type.Literal('paused')]),
-  fallback_url: Type.Union([HttpUrl, Type.Null()]),
+  fallback_url: Type.Union([StoredUrl, Type.Null()]),
   click_id_param: Type.String(),
   window_seconds: WindowSeconds,
   currency: Type.String(),

@@ -20,6 +20,7 @@ import { adminRoutes } from './routes/admin.ts'
 import { clickRoutes } from './routes/clicks.ts'
 import { pixelRoutes } from './routes/pixel.ts'
 import { postbackRoutes } from './routes/postbacks.ts'
+import { Type } from '@sinclair/typebox'
 import { ErrorBody } from './schemas/common.ts'
 
 export interface IngestSettings {
@@ -80,6 +81,12 @@ export const ingestApp: FastifyPluginAsync<IngestDeps> = fp(
       reply.header('x-request-id', request.id)
     })
 
+    // Node refuses a request line or headers over its limit (16 KiB) with 431 before any route runs;
+    // every route's document says so.
+    app.addHook('onRoute', (route) => {
+      const response = (route.schema as { response?: Record<string, unknown> } | undefined)?.response
+      if (response && !('431' in response)) response['431'] = Type.Ref('ErrorBody')
+    })
     const otherMethods = methodNotAllowedRoutes(app)
     await app.register(clickRoutes, deps)
     await app.register(postbackRoutes, deps)
