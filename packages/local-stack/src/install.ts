@@ -21,9 +21,20 @@ async function ensurePythonTools(log: (line: string) => void): Promise<void> {
   if (existsSync(stamp) && (await readFile(stamp, 'utf8')) === wanted) return
   const run = promisify(execFile)
   log(`installing ${PYTHON_TOOLS.join(', ')} into ${venv}`)
-  if (!existsSync(path.join(venv, 'bin', 'python'))) {
+  if (!existsSync(path.join(venv, 'bin', 'pip'))) {
     await rm(venv, { recursive: true, force: true })
-    await run('python3', ['-m', 'venv', venv])
+    try {
+      await run('python3', ['-m', 'venv', venv])
+    } catch (err) {
+      // Debian ships venv (ensurepip) separately: install it when we may (root, apt), as for redis-server.
+      if (process.getuid?.() !== 0) throw new Error(`python3 -m venv failed; install python3-venv (${err instanceof Error ? err.message : String(err)})`)
+      log('installing python3-venv (apt-get)')
+      const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+      await run('apt-get', ['update', '-qq'], { env, maxBuffer: 64 * 1024 * 1024 })
+      await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'python3-venv'], { env, maxBuffer: 64 * 1024 * 1024 })
+      await rm(venv, { recursive: true, force: true })
+      await run('python3', ['-m', 'venv', venv])
+    }
   }
   await run(path.join(venv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', ...PYTHON_TOOLS], { maxBuffer: 16 * 1024 * 1024 })
   await writeFile(stamp, wanted)
