@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import type { AddressInfo } from 'node:net'
 import { promisify } from 'node:util'
 import { repoRoot } from '@clickjoin/local-stack'
 import { Redis } from 'ioredis'
@@ -90,8 +89,7 @@ describe('admin API: publishers (SPEC §4)', () => {
   })
 
   it('is what `clickjoin publishers set|show` use', async () => {
-    await svc.app.listen({ port: 0, host: '127.0.0.1' })
-    const ingestUrl = `http://127.0.0.1:${(svc.app.server.address() as AddressInfo).port}`
+    const ingestUrl = svc.url() // the service is listening already (start())
     const cli = (...args: string[]) =>
       promisify(execFile)(process.execPath, ['--import', 'tsx', 'packages/cli/src/main.ts', '--ingest', ingestUrl, '--admin-token', ADMIN_TOKEN, ...args], {
         cwd: repoRoot,
@@ -105,6 +103,6 @@ describe('admin API: publishers (SPEC §4)', () => {
       ['https://t.example/a?c={sub1}', ['approved', 'rejected']],
       ['https://t.example/b', ['approved', 'rejected']],
     ])
-    await expect(cli('publishers', 'set', 'aff-cli', '--url', 'ftp://nope')).rejects.toThrow(/postbacks\.0\.url: must be an absolute http or https URL/)
+    await expect(cli('publishers', 'set', 'aff-cli', '--url', 'ftp://nope')).rejects.toThrow(/postbacks\.0\.url: must be an absolute http\(s\) URL/)
   })
 })
