@@ -71,6 +71,7 @@ export const SinkEnv = z.object({
   CLICKS_TTL_DAYS: retentionDays(0),
   POSTBACKS_TTL_DAYS: retentionDays(0),
   CONVERSIONS_TTL_DAYS: retentionDays(0),
+  DEAD_LETTERS_TTL_DAYS: retentionDays(0),
   SHUTDOWN_DEADLINE: durationMs('30s'),
 })
 export type SinkConfig = z.output<typeof SinkEnv>

@@ -190,6 +190,7 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
             clicks: config.CLICKS_TTL_DAYS,
             postbacks: config.POSTBACKS_TTL_DAYS,
             conversions: config.CONVERSIONS_TTL_DAYS,
+            dead_letters: config.DEAD_LETTERS_TTL_DAYS,
           },
           log,
         }),

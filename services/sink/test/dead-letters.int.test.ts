@@ -17,7 +17,7 @@ let reader: ClickHouseClient
 let db: string
 
 beforeAll(async () => {
-  const env = testSinkEnv({ CLICKHOUSE_DATA_DIR: await tempDir('sink-dead-letters'), KAFKA_TOPIC_PARTITIONS: '1' })
+  const env = testSinkEnv({ CLICKHOUSE_DATA_DIR: await tempDir('sink-dead-letters'), KAFKA_TOPIC_PARTITIONS: '1', DEAD_LETTERS_TTL_DAYS: '30' })
   delete env['CLICKHOUSE_URL'] // the CLI reads through the embedded SQL endpoint
   test = await startTestSink(env)
   reader = readerFor(test.config)
@@ -82,4 +82,9 @@ it('sets a refused row aside in dead_letters, moves on, and replays it with the 
   expect(await cli('dead-letters', 'replay', poisonId)).toContain(`replayed ${poisonId}`)
   expect(await waitFor(clickIds, (ids) => ids.length === 4, 30_000, 'the replayed click')).toEqual(['ok-1', 'ok-2', 'ok-3', 'poison-1'])
   expect(await countOf(reader, `SELECT count() AS n FROM ${db}.clicks WHERE click_id = 'poison-1'`)).toBe(1)
+})
+
+it('keeps dead letters DEAD_LETTERS_TTL_DAYS days', async () => {
+  const [table] = await rows<{ engine_full: string }>(reader, `SELECT engine_full FROM system.tables WHERE database = '${db}' AND name = 'dead_letters'`)
+  expect(table?.engine_full).toContain('TTL toDateTime(received_at) + toIntervalDay(30)')
 })
