@@ -92,7 +92,8 @@ it(`schemathesis: every check on, ${MAX_EXAMPLES} examples per operation and pha
       '--report-ndjson-path',
       ndjson,
     ],
-    { timeout: 540_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, SCHEMATHESIS_HOOKS: '' } },
+    // Its working directory is the temporary one: schemathesis keeps a cache (.schemathesis) there.
+    { cwd: reports, timeout: 540_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, SCHEMATHESIS_HOOKS: '' } },
   ).catch((err: { stdout?: string; stderr?: string; code?: number }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? '', code: err.code }))
   const report = await readReport(ndjson)
   console.log(`schemathesis: ${report.operations} operations, ${report.cases} generated cases, ${report.failures.length} failed checks`)
