@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createClickIdKeyring, generateClickId, parseClickIdKeys } from '@clickjoin/click-id'
-import { freePort, startPipeline, type Pipeline } from '@clickjoin/local-stack'
-import { tempDir, testStackEnv, uniqueName, waitFor } from '@clickjoin/local-stack/testing'
+import { waitFor } from '@clickjoin/local-stack/testing'
+import { startTestPipeline, type TestPipeline } from './harness.ts'
 
 /**
  * The whole pipeline through its public interface only: HTTP to ingest, SQL over HTTP to
@@ -13,61 +13,25 @@ import { tempDir, testStackEnv, uniqueName, waitFor } from '@clickjoin/local-sta
 describe('pipeline end to end', () => {
   const adminToken = 'e2e-admin-token'
   const clickIdKeys = '7:e2e-click-id-secret-0123456789abcdefghij'
-  const db = uniqueName('e2e')
-  let pipeline: Pipeline
+  let stack: TestPipeline
   let ingest: string
-  let sql: string
+  let db: string
 
   beforeAll(async () => {
-    const stackEnv = testStackEnv()
-    pipeline = await startPipeline({
-      env: {
-        NODE_ENV: 'test',
-        LOG_LEVEL: 'warn',
-        KAFKA_BROKERS: stackEnv.kafkaBrokers.join(','),
-        REDIS_URL: stackEnv.redisUrl,
-        ...(stackEnv.clickhouseUrl ? { CLICKHOUSE_URL: stackEnv.clickhouseUrl } : {}),
-        KAFKA_TOPIC_PREFIX: `${uniqueName('e2e')}.`,
-        // Consumer groups are per deployment, like the topics: never shared with another test.
-        ATTRIBUTOR_GROUP_ID: uniqueName('e2e-attributor'),
-        SINK_CONSUMER_GROUP: uniqueName('e2e-sink'),
-        DISPATCHER_GROUP_ID: uniqueName('e2e-dispatcher'),
-        REDIS_KEY_PREFIX: `${uniqueName('e2e')}:`,
-        CLICK_ID_KEYS: clickIdKeys,
-        ADMIN_TOKEN: adminToken,
-        ATTRIBUTION_GRACE_MS: '3000',
-        CLICKHOUSE_DATABASE: db,
-        CLICKHOUSE_DATA_DIR: await tempDir('e2e-chdb'),
-      },
-      logDir: await tempDir('e2e-logs'),
-      ports: { ingest: await freePort(), attributor: await freePort(), sink: await freePort(), clickhouseHttp: await freePort() },
-    })
-    ingest = pipeline.ingestUrl
-    sql = pipeline.sqlUrl
+    stack = await startTestPipeline('e2e', { adminToken, clickIdKeys })
+    ingest = stack.ingest
+    db = stack.db
   })
 
   afterAll(async () => {
-    await pipeline?.stop()
+    await stack?.pipeline.stop()
   })
 
   async function admin(path: string, body: object): Promise<void> {
-    const res = await fetch(`${ingest}/admin/${path}`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    })
-    expect(res.status, await res.clone().text()).toBe(200)
+    await stack.admin(path, body)
   }
 
-  async function query<T>(text: string): Promise<T[]> {
-    const res = await fetch(`${sql}/?query=${encodeURIComponent(`${text} FORMAT JSONEachRow`)}`)
-    const body = await res.text()
-    if (res.status !== 200) throw new Error(`SQL failed (${res.status}): ${body}`)
-    return body
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as T)
-  }
+  const query = <T>(text: string) => stack.query<T>(text)
 
   const browser = (n: number) => `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/13${n}.0 Safari/537.36`
 
@@ -214,7 +178,7 @@ describe('pipeline end to end', () => {
   it('the operators\' CLI lists campaigns and runs SQL with a readable table', async () => {
     const cli = (...args: string[]) =>
       promisify(execFile)(process.execPath, ['--import', 'tsx', 'packages/cli/src/main.ts', ...args], {
-        env: { ...pipeline.env, INGEST_URL: ingest, CLICKHOUSE_URL: sql },
+        env: { ...stack.pipeline.env, INGEST_URL: ingest, CLICKHOUSE_URL: stack.sql },
       })
     await cli('campaigns', 'set', 'e2e-cli', '--destination', 'https://shop.example.com/?cid={click_id}', '--cpa', '1.25')
     const list = await cli('campaigns', 'list')

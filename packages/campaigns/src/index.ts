@@ -1,6 +1,9 @@
 export {
   Campaign,
   CampaignInput,
+  CampaignPatch,
+  campaignInputOf,
+  campaignInputProblem,
   EventRule,
   Partner,
   PartnerInput,
@@ -12,6 +15,7 @@ export {
   windowFor,
   longestWindow,
 } from './schema.ts'
+export { FixedUrl, UrlTemplate, urlTemplateProblem } from './url.ts'
 export { createConfigStore, configKeys, type ConfigStore, type ConfigStoreOptions } from './store.ts'
 export {
   DEFAULT_POSTBACK_STATUSES,

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { UrlTemplate, urlTemplateProblem } from './url.ts'
 
 /** The publisher ID is the `pub` of clicks (SPEC §4); as a path segment it keeps to URL-safe characters. */
 export const PublisherId = Type.String({
@@ -12,11 +13,14 @@ export type PostbackStatus = Static<typeof ConversionStatus>
 
 /** `whsec_` and the base64 of 16–128 random bytes, as Standard Webhooks libraries generate them. */
 export const WebhookSecret = Type.String({
-  pattern: '^whsec_[A-Za-z0-9+/]{22,172}={0,2}$',
+  // Canonical base64 of 16–128 bytes (k full groups of 3 bytes, then 0, 1 or 2 bytes whose unused
+  // bits are zero), padding optional: exactly what webhookSecretKey accepts.
+  pattern:
+    '^whsec_(?:(?:[A-Za-z0-9+/]{4}){6,42}|(?:[A-Za-z0-9+/]{4}){5,42}(?:[A-Za-z0-9+/][AQgw](?:==)?|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=?))$',
   description: 'whsec_ followed by the base64 of 16–128 bytes',
 })
 
-const PostbackUrl = Type.String({ minLength: 8, maxLength: 4096, description: 'an absolute http(s) URL template' })
+const PostbackUrl = UrlTemplate
 
 /** One postback rule of `PUT /admin/publishers/:id` (SPEC §4); absent filters take the defaults below. */
 export const PostbackRuleInput = Type.Object(
@@ -80,28 +84,8 @@ export function publisherFromInput(id: string, input: PublisherInput, nowMs = Da
   }
 }
 
-/**
- * Why a postback URL template is unacceptable, or undefined when it is fine: an absolute
- * http(s) URL with a host and no control characters, macros only after scheme://host:port
- * (a macro in the host would let a click's sub ID choose where the dispatcher connects).
- */
-export function postbackUrlProblem(template: string): string | undefined {
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u0020\u007f-\u009f]/.test(template)) return 'must not contain spaces or control characters'
-  const authority = /^(https?):\/\/([^/?#]*)/i.exec(template)
-  if (!authority) return 'must be an absolute http or https URL'
-  if (authority[2] === '') return 'must have a host'
-  if (/[{}]/.test(authority[2]!)) return 'macros are allowed in the path, query and fragment only, not in scheme://host:port'
-  let parsed: URL
-  try {
-    parsed = new URL(template.replace(/\{[a-z0-9_]+\}/g, 'x'))
-  } catch {
-    return 'is not a valid URL'
-  }
-  if (parsed.hostname === '') return 'must have a host'
-  if (parsed.username !== '' || parsed.password !== '') return 'must not carry credentials before the host'
-  return undefined
-}
+/** Why a postback URL template is unacceptable (the same rules as every admin URL), or undefined. */
+export const postbackUrlProblem = urlTemplateProblem
 
 /** The signing key of a `whsec_` secret, or undefined when the base64 is malformed. */
 export function webhookSecretKey(secret: string): Buffer | undefined {

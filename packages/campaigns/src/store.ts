@@ -41,6 +41,7 @@ export interface ConfigStore {
   campaign(id: string): Campaign | undefined
   campaigns(): Campaign[]
   partner(id: string): Partner | undefined
+  partners(): Partner[]
   putCampaign(campaign: Campaign): Promise<void>
   putPartner(partner: Partner): Promise<void>
 }
@@ -141,6 +142,7 @@ export function createConfigStore(options: ConfigStoreOptions): ConfigStore {
     campaign: (id) => campaigns.get(id),
     campaigns: () => [...campaigns.values()],
     partner: (id) => partners.get(id),
+    partners: () => [...partners.values()],
     putCampaign: (c) => put('campaign', c.id, JSON.stringify(c)),
     putPartner: (p) => put('partner', p.id, JSON.stringify(p)),
   }

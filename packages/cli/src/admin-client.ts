@@ -9,7 +9,17 @@ export class CliError extends Error {
   override readonly name = 'CliError'
 }
 
-async function call(endpoints: Endpoints, method: 'GET' | 'PUT', path: string, body?: object): Promise<unknown> {
+/** An answer other than 2xx from the admin API, with its status. */
+export class AdminApiError extends CliError {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+async function call(endpoints: Endpoints, method: 'GET' | 'PUT' | 'PATCH', path: string, body?: object): Promise<unknown> {
   let res: Response
   try {
     res = await fetch(new URL(path, endpoints.ingestUrl), {
@@ -27,7 +37,7 @@ async function call(endpoints: Endpoints, method: 'GET' | 'PUT', path: string, b
   const parsed: unknown = text ? safeJson(text) : undefined
   if (!res.ok) {
     const message = (parsed as { message?: string } | undefined)?.message ?? text
-    throw new CliError(`${method} ${path}: ${res.status} ${message}`)
+    throw new AdminApiError(res.status, `${method} ${path}: ${res.status} ${message}`)
   }
   return parsed
 }
@@ -49,6 +59,10 @@ export const adminApi = {
   getCampaign: (e: Endpoints, id: string) => call(e, 'GET', `/admin/campaigns/${encodeURIComponent(id)}`),
   putCampaign: (e: Endpoints, id: string, campaign: object) =>
     call(e, 'PUT', `/admin/campaigns/${encodeURIComponent(id)}`, campaign),
+  patchCampaign: (e: Endpoints, id: string, fields: object) =>
+    call(e, 'PATCH', `/admin/campaigns/${encodeURIComponent(id)}`, fields),
+  listPartners: async (e: Endpoints): Promise<Record<string, unknown>[]> =>
+    ((await call(e, 'GET', '/admin/partners')) as { partners: Record<string, unknown>[] }).partners,
   getPartner: (e: Endpoints, id: string) => call(e, 'GET', `/admin/partners/${encodeURIComponent(id)}`),
   putPartner: (e: Endpoints, id: string, partner: object) =>
     call(e, 'PUT', `/admin/partners/${encodeURIComponent(id)}`, partner),

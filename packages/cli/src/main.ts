@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { adminApi, CliError, runSql, type Endpoints } from './admin-client.ts'
+import { adminApi, AdminApiError, CliError, runSql, type Endpoints } from './admin-client.ts'
+import { registerDeadLetterCommands } from './dead-letter-commands.ts'
 import { registerPublisherCommands } from './publisher-commands.ts'
 
 const program = new Command('clickjoin')
@@ -50,9 +51,9 @@ campaigns
 
 campaigns
   .command('set <id>')
-  .description('create or replace a campaign')
-  .requiredOption('--destination <url>', 'landing URL template, e.g. https://shop.example/?cid={click_id}')
-  .addOption(new Option('--status <status>', 'active or paused').choices(['active', 'paused']).default('active'))
+  .description('create a campaign, or change only the given fields of an existing one')
+  .option('--destination <url>', 'landing URL template, e.g. https://shop.example/?cid={click_id} (required for a new campaign)')
+  .addOption(new Option('--status <status>', 'active or paused (a new campaign: active)').choices(['active', 'paused']))
   .option('--fallback-url <url>', 'where paused campaigns redirect')
   .option('--click-id-param <name>', 'query parameter for the click ID when the template has no {click_id}')
   .option('--window <seconds>', 'attribution window in seconds', seconds)
@@ -60,23 +61,44 @@ campaigns
   .option('--cpa <amount>', 'pay this amount per approved conversion')
   .option('--revshare <percent>', 'pay this percentage of revenue')
   .option('--passthrough', 'pass unknown click parameters through to the destination')
+  .option('--no-passthrough', 'do not pass unknown click parameters through')
   .option('--pixel', 'accept conversions from the browser pixel')
+  .option('--no-pixel', 'refuse conversions from the browser pixel')
   .action(async (id: string, o: Record<string, string | number | boolean | undefined>) => {
     if (o['cpa'] !== undefined && o['revshare'] !== undefined) throw new CliError('choose --cpa or --revshare, not both')
-    const body: Record<string, unknown> = { destination: o['destination'], status: o['status'] }
-    if (o['fallbackUrl'] !== undefined) body['fallback_url'] = o['fallbackUrl']
-    if (o['clickIdParam'] !== undefined) body['click_id_param'] = o['clickIdParam']
-    if (o['window'] !== undefined) body['window_seconds'] = o['window']
-    if (o['currency'] !== undefined) body['currency'] = o['currency']
-    if (o['cpa'] !== undefined) body['payout'] = { type: 'cpa', amount: o['cpa'] }
-    if (o['revshare'] !== undefined) body['payout'] = { type: 'revshare', percent: o['revshare'] }
-    if (o['passthrough']) body['passthrough'] = true
-    if (o['pixel']) body['pixel_enabled'] = true
-    await adminApi.putCampaign(endpoints(), id, body)
-    console.log(`campaign ${id} saved`)
+    const fields: Record<string, unknown> = {}
+    if (o['destination'] !== undefined) fields['destination'] = o['destination']
+    if (o['status'] !== undefined) fields['status'] = o['status']
+    if (o['fallbackUrl'] !== undefined) fields['fallback_url'] = o['fallbackUrl']
+    if (o['clickIdParam'] !== undefined) fields['click_id_param'] = o['clickIdParam']
+    if (o['window'] !== undefined) fields['window_seconds'] = o['window']
+    if (o['currency'] !== undefined) fields['currency'] = o['currency']
+    if (o['cpa'] !== undefined) fields['payout'] = { type: 'cpa', amount: o['cpa'] }
+    if (o['revshare'] !== undefined) fields['payout'] = { type: 'revshare', percent: o['revshare'] }
+    // commander sets a negatable flag's default (true) even when neither form was given: only explicit ones count.
+    if (process.argv.some((a) => a === '--passthrough' || a === '--no-passthrough')) fields['passthrough'] = o['passthrough']
+    if (process.argv.some((a) => a === '--pixel' || a === '--no-pixel')) fields['pixel_enabled'] = o['pixel']
+    try {
+      await adminApi.patchCampaign(endpoints(), id, fields)
+      console.log(`campaign ${id} updated: ${Object.keys(fields).join(', ') || 'nothing to change'}`)
+    } catch (err) {
+      if (!(err instanceof AdminApiError && err.status === 404)) throw err
+      if (fields['destination'] === undefined) throw new CliError(`campaign ${id} does not exist: --destination is required to create it`)
+      await adminApi.putCampaign(endpoints(), id, { status: 'active', ...fields })
+      console.log(`campaign ${id} created`)
+    }
   })
 
-const partners = program.command('partners').description('show and set partners')
+const partners = program.command('partners').description('list, show and set partners')
+
+partners
+  .command('list')
+  .description('all partners, one line each (never their secrets)')
+  .action(async () => {
+    const rows = await adminApi.listPartners(endpoints())
+    if (rows.length === 0) return console.log('no partners')
+    console.table(rows.map((p) => ({ id: p['id'], ip_allowlist: (p['ip_allowlist'] as string[]).join(' ') || '(any)' })))
+  })
 
 partners
   .command('show <id>')
@@ -110,6 +132,7 @@ program
   })
 
 registerPublisherCommands(program, endpoints)
+registerDeadLetterCommands(program, endpoints)
 
 try {
   await program.parseAsync()

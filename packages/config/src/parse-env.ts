@@ -19,7 +19,7 @@ export class ConfigError extends Error {
   }
 }
 
-const SENSITIVE_NAME = /SECRET|TOKEN|KEY|PASSWORD/i
+const SENSITIVE_NAME = /SECRET|TOKEN|KEY|PASSWORD|USERS/i
 const MAX_SHOWN_LENGTH = 120
 // `scheme://user:password@host…`: the password part.
 const URL_PASSWORD = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^:/@]*:)[^@/]*@/

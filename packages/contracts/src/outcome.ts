@@ -38,6 +38,10 @@ export const OutcomeV1 = Type.Object({
     Type.Literal('invalid_click_id'),
     Type.Literal('expired'),
     Type.Literal('before_click'),
+    /** A pixel naming another campaign than its click's. */
+    Type.Literal('campaign_mismatch'),
+    /** A pixel of a campaign without pixel_enabled. */
+    Type.Literal('pixel_disabled'),
   ]),
   /** The click's campaign and publisher fields; '' when no click was found. */
   campaign_id: boundedText(FIELD_MAX_LENGTH.campaignId),
@@ -46,7 +50,11 @@ export const OutcomeV1 = Type.Object({
   /** 0 when no click was found. */
   click_ts: EpochMs,
   conversion_ts: EpochMs,
-  /** Click-to-install/conversion time, conversion_ts − click_ts; 0 when no click was found. */
+  /**
+   * Click-to-install/conversion time, conversion_ts − click_ts; 0 when no click was found or
+   * the conversion is before its click (never negative since issue 10; the schema still reads
+   * older messages that carried a negative value).
+   */
   ctit_ms: Type.Integer({ minimum: Number.MIN_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER }),
   revenue: DecimalAmount,
   /** What the publisher earns: "0" unless attributed and approved. */

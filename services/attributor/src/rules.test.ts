@@ -76,7 +76,7 @@ describe('eventRulesFor', () => {
     expect(eventRulesFor(campaign, click, 'install')).toMatchObject({ windowSeconds: 60, payout: { type: 'cpa' } })
     expect(eventRulesFor(campaign, click, 'purchase')).toMatchObject({ windowSeconds: 3_600, payout: { type: 'revshare' } })
     expect(eventRulesFor(campaign, click, 'level_up').repeatable).toBe(true)
-    expect(eventRulesFor(undefined, click, 'x')).toEqual({ windowSeconds: 3_600, payout: null, repeatable: false, currency: '' })
+    expect(eventRulesFor(undefined, click, 'x')).toEqual({ windowSeconds: 3_600, payout: null, repeatable: false, currency: '', pixelEnabled: false })
   })
 })
 
@@ -86,6 +86,11 @@ describe('conversionIdentity', () => {
     expect(conversionIdentity(postback({ txn_id: 'T-1', postback_id: 'other', click_id: 'x' }), true)).toBe('t:acme:T-1')
     expect(conversionIdentity(postback(), false)).toBe(`e:conversion:${click.clickId}`)
     expect(conversionIdentity(postback(), true)).toBe('p:pb-1')
+    // The pixel has no partner: its identity is (campaign, txn_id), never a partner's, never another campaign's.
+    const pixel = (changes: Partial<PostbackV1>) => postback({ channel: 'pixel', partner_id: '', ...changes })
+    expect(conversionIdentity(pixel({ campaign_id: 'shop-a', txn_id: '1001' }), false)).toBe('c:shop-a:1001')
+    expect(conversionIdentity(pixel({ campaign_id: 'shop-b', txn_id: '1001' }), false)).toBe('c:shop-b:1001')
+    expect(conversionIdentity(pixel({ campaign_id: 'summer' }), false)).toBe(`x:conversion:${click.clickId}`)
   })
   it('hashes identities too long for the contract, stably', () => {
     const long = postback({ txn_id: 't'.repeat(128) })
@@ -180,6 +185,24 @@ describe('decideConversion', () => {
       kind: 'status_update',
       outcome: { version: 2, status: 'approved', postback_id: 'pb-3', outcome: 'attributed', revenue: '8', payout: '2.5', click_ts: clickTs, updated_at: nowMs + 1 },
     })
+  })
+
+  it('counts a conversion within the clock-skew allowance as at the click: ctit_ms 0, never negative', () => {
+    const decision = decideConversion({ postback: postback({ conversion_ts: clickTs - 120_000 }), conversionId: 'c', rules, previous: undefined, click, nowMs })
+    expect(decision).toMatchObject({ kind: 'new', outcome: { outcome: 'attributed', ctit_ms: 0, is_fast: true } })
+    const before = decideConversion({ postback: postback({ conversion_ts: clickTs - 400_000 }), conversionId: 'c', rules, previous: undefined, click, nowMs })
+    expect(before).toMatchObject({ kind: 'new', outcome: { outcome: 'rejected', reason: 'before_click', ctit_ms: 0 } })
+  })
+
+  it('counts a pixel only for a click of its campaign, and only while that campaign has pixel_enabled', () => {
+    const pixel = (campaignId: string) => postback({ channel: 'pixel', partner_id: '', campaign_id: campaignId })
+    const decide = (p: PostbackV1, pixelEnabled: boolean) =>
+      decideConversion({ postback: p, conversionId: 'c', rules: { ...rules, pixelEnabled }, previous: undefined, click, nowMs })
+    expect(decide(pixel('summer'), true)).toMatchObject({ outcome: { outcome: 'attributed', reason: '', payout: '2.5' } })
+    expect(decide(pixel('winter'), true)).toMatchObject({ outcome: { outcome: 'rejected', reason: 'campaign_mismatch', payout: '0' } })
+    expect(decide(pixel('summer'), false)).toMatchObject({ outcome: { outcome: 'rejected', reason: 'pixel_disabled', payout: '0' } })
+    // An S2S postback does not depend on the pixel setting.
+    expect(decide(postback(), false)).toMatchObject({ outcome: { outcome: 'attributed' } })
   })
 
   it('says whether a click ID is older than every window', () => {

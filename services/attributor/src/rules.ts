@@ -31,9 +31,11 @@ export interface EventRules {
   repeatable: boolean
   /** The campaign's currency, used when the postback named none; '' when unknown. */
   currency: string
+  /** Whether the campaign takes browser pixel conversions. */
+  pixelEnabled: boolean
 }
 
-export type RejectReason = 'unknown_click' | 'invalid_click_id' | 'expired' | 'before_click'
+export type RejectReason = 'unknown_click' | 'invalid_click_id' | 'expired' | 'before_click' | 'campaign_mismatch' | 'pixel_disabled'
 
 /** Rules for `event`: the event's own window/payout when set, else the campaign's. */
 export function eventRulesFor(campaign: Campaign | undefined, click: ClickState | undefined, event: string): EventRules {
@@ -43,23 +45,29 @@ export function eventRulesFor(campaign: Campaign | undefined, click: ClickState 
     payout: own?.payout ?? campaign?.payout ?? null,
     repeatable: own?.repeatable ?? false,
     currency: campaign?.currency ?? '',
+    pixelEnabled: campaign?.pixel_enabled ?? false,
   }
 }
 
 /**
  * The stable ID of the conversion a postback belongs to: `(partner, txn_id)` when a txn_id
  * was sent, else `(click_id, event)`, except for repeatable events, where every postback is
- * its own conversion. Readable when it fits the contract's length, else a hash of the same
- * identity. The kind prefix keeps the three forms from ever colliding (partner IDs and
- * event names contain no ':').
+ * its own conversion. A pixel has no partner: `(campaign, txn_id)`, else `(click_id, event)`
+ * in a space of its own, so a pixel hit never reaches a partner's S2S conversion (SPEC §3).
+ * Readable when it fits the contract's length, else a hash of the same identity. The kind
+ * prefix keeps the forms from ever colliding (partner IDs, campaign IDs and event names
+ * contain no ':').
  */
 export function conversionIdentity(postback: PostbackV1, repeatable: boolean): string {
+  const pixel = postback.channel === 'pixel'
   const readable =
     postback.txn_id !== ''
-      ? `t:${postback.partner_id}:${postback.txn_id}`
+      ? pixel
+        ? `c:${postback.campaign_id ?? ''}:${postback.txn_id}`
+        : `t:${postback.partner_id}:${postback.txn_id}`
       : repeatable
         ? `p:${postback.postback_id}`
-        : `e:${postback.event}:${postback.click_id}`
+        : `${pixel ? 'x' : 'e'}:${postback.event}:${postback.click_id}`
   if (readable.length <= FIELD_MAX_LENGTH.conversionId) return readable
   return `h:${createHash('sha256').update(readable).digest('base64url')}`
 }
@@ -74,6 +82,26 @@ export function windowVerdict(
   if (ctit < -CLOCK_SKEW_TOLERANCE_MS) return { outcome: 'rejected', reason: 'before_click' }
   if (ctit > windowSeconds * 1000) return { outcome: 'rejected', reason: 'expired' }
   return { outcome: 'attributed', reason: '' }
+}
+
+/**
+ * A pixel counts only for a click of the campaign it names, and only while that campaign has
+ * pixel_enabled (SPEC §3); the window verdict applies after that.
+ */
+export function pixelVerdict(
+  postback: PostbackV1,
+  click: ClickState,
+  rules: EventRules,
+): { outcome: 'rejected'; reason: 'campaign_mismatch' | 'pixel_disabled' } | undefined {
+  if (postback.channel !== 'pixel') return undefined
+  if (postback.campaign_id !== click.campaignId) return { outcome: 'rejected', reason: 'campaign_mismatch' }
+  if (!rules.pixelEnabled) return { outcome: 'rejected', reason: 'pixel_disabled' }
+  return undefined
+}
+
+/** Click-to-conversion time: a conversion within the clock-skew allowance counts as at the click, never negative. */
+export function clickToConversionMs(clickTs: number, conversionTs: number): number {
+  return Math.max(0, conversionTs - clickTs)
 }
 
 export function isFastConversion(ctitMs: number): boolean {
@@ -184,8 +212,8 @@ function newConversion(facts: ConversionFacts): OutcomeV1 {
       is_fast: false,
     }
   }
-  const verdict = windowVerdict(click.ts, postback.conversion_ts, rules.windowSeconds)
-  const ctit = postback.conversion_ts - click.ts
+  const verdict = pixelVerdict(postback, click, rules) ?? windowVerdict(click.ts, postback.conversion_ts, rules.windowSeconds)
+  const ctit = clickToConversionMs(click.ts, postback.conversion_ts)
   return {
     ...base,
     outcome: verdict.outcome,

@@ -57,7 +57,7 @@ const cases: RuleCase[] = [
   { name: 'outside a per-event window', click: 0, postbacks: (_, t) => [{ event: 'install', conversion_ts: t + 61_000 }],
     expected: [[{ outcome: 'rejected', reason: 'expired' }]] },
   { name: '299 s before the click counts as at the click', click: 0, postbacks: (_, t) => [{ conversion_ts: t - 299_000 }],
-    expected: [[{ outcome: 'attributed', ctit_ms: -299_000, is_fast: true, payout: '2.5' }]] },
+    expected: [[{ outcome: 'attributed', ctit_ms: 0, is_fast: true, payout: '2.5' }]] },
   { name: '301 s before the click', click: 0, postbacks: (_, t) => [{ conversion_ts: t - 301_000 }],
     expected: [[{ outcome: 'rejected', reason: 'before_click', payout: '0' }]] },
   { name: 'unknown click (never recorded)', click: null, postbacks: (_, t) => [{ conversion_ts: t }],

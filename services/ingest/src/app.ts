@@ -8,15 +8,19 @@ import type { Registry } from 'prom-client'
 import type { ConfigStore, PublisherStore } from '@clickjoin/campaigns'
 import type { ClickIdKeyring } from '@clickjoin/click-id'
 import { healthRoutes, type Component } from '@clickjoin/service-runtime'
+import type { ClickIdempotency } from './domain/click-idempotency.ts'
 import type { DuplicateClickDetector } from './domain/duplicate-clicks.ts'
 import type { EventPublisher } from './domain/events.ts'
+import type { SignatureReplayGuard } from './domain/signature-replay.ts'
 import { errorResponses, sendUnavailable } from './plugins/errors.ts'
+import { methodNotAllowedRoutes } from './plugins/method-not-allowed.ts'
 import { requestMetrics, type IngestMetrics } from './plugins/metrics.ts'
 import { rawBodyParsers } from './plugins/raw-body.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { clickRoutes } from './routes/clicks.ts'
 import { pixelRoutes } from './routes/pixel.ts'
 import { postbackRoutes } from './routes/postbacks.ts'
+import { Type } from '@sinclair/typebox'
 import { ErrorBody } from './schemas/common.ts'
 
 export interface IngestSettings {
@@ -36,6 +40,10 @@ export interface IngestDeps {
   publishers: PublisherStore
   events: EventPublisher
   duplicates: DuplicateClickDetector
+  /** POST /clicks items' idempotency keys (SPEC §2). */
+  clickIdempotency: ClickIdempotency
+  /** Signed postbacks seen within their window (SPEC §3: a replay is a duplicate). */
+  signatureReplays: SignatureReplayGuard
   keyring: ClickIdKeyring
   metrics: IngestMetrics
   registry: Registry
@@ -63,6 +71,8 @@ export const ingestApp: FastifyPluginAsync<IngestDeps> = fp(
     }
     await app.register(fastifySwagger, {
       openapi: {
+        // 3.1: full JSON Schema, so the document keeps rules such as propertyNames (event names).
+        openapi: '3.1.0',
         info: { title: 'clickjoin ingest', version: '1.0.0', description: 'Tracking links, S2S clicks, postbacks, pixel, admin API' },
         components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer' } } },
       },
@@ -71,12 +81,20 @@ export const ingestApp: FastifyPluginAsync<IngestDeps> = fp(
       reply.header('x-request-id', request.id)
     })
 
+    // Node refuses a request line or headers over its limit (16 KiB) with 431 before any route runs;
+    // every route's document says so.
+    app.addHook('onRoute', (route) => {
+      const response = (route.schema as { response?: Record<string, unknown> } | undefined)?.response
+      if (response && !('431' in response)) response['431'] = Type.Ref('ErrorBody')
+    })
+    const otherMethods = methodNotAllowedRoutes(app)
     await app.register(clickRoutes, deps)
     await app.register(postbackRoutes, deps)
     await app.register(pixelRoutes, deps)
     await app.register(adminRoutes, { ...deps, prefix: '/admin' })
     await app.register(healthRoutes, { components: deps.components, registry: deps.registry })
     app.get('/docs/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+    otherMethods.register()
   },
   { name: 'clickjoin-ingest' },
 )
@@ -96,7 +114,9 @@ export async function buildIngestServer(deps: IngestDeps, options: IngestServerO
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     // A partner typo in an admin body is an error, not a silently dropped field.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    // No type coercion: `"pixel_enabled": null` or `"window_seconds": "5"` is a 400, as the document says.
+    // verbose: errors carry their schema, whose description names what is wanted (plugins/errors.ts).
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false, verbose: true } },
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
     return503OnClosing: true,
   })

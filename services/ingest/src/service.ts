@@ -7,8 +7,10 @@ import { createBatchingProducer, createKafka, ensurePipelineTopics, type EventPr
 import { componentLifecycle, createMetricsRegistry, type Component, type RunnableService } from '@clickjoin/service-runtime'
 import { buildIngestServer } from './app.ts'
 import type { IngestConfig } from './config.ts'
+import { createClickIdempotency } from './domain/click-idempotency.ts'
 import { createDuplicateClickDetector } from './domain/duplicate-clicks.ts'
 import { createEventPublisher } from './domain/events.ts'
+import { createSignatureReplayGuard } from './domain/signature-replay.ts'
 import { createIngestMetrics, observeKafkaBatch } from './plugins/metrics.ts'
 
 export interface IngestService extends RunnableService {
@@ -78,6 +80,8 @@ export async function createIngestService(config: IngestConfig, deps: IngestDeps
       publishers: createPublisherStore({ redis, keyPrefix: config.redisKeyPrefix }),
       events: createEventPublisher(producer, topics),
       duplicates: createDuplicateClickDetector(redis, config.redisKeyPrefix, () => metrics.redisErrors.inc()),
+      signatureReplays: createSignatureReplayGuard(redis, config.redisKeyPrefix),
+      clickIdempotency: createClickIdempotency(redis, config.redisKeyPrefix),
       keyring: createClickIdKeyring({ keys: config.clickIdKeys, currentKeyId: config.clickIdKeyId }),
       metrics,
       registry,

@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { repoRoot } from '@clickjoin/local-stack'
 import { waitFor } from '@clickjoin/local-stack/testing'
 import { ADMIN_TOKEN, adminHeaders, startTestIngest } from './harness.ts'
 import { loadIngestConfig } from '../src/config.ts'
@@ -62,6 +65,88 @@ describe('admin API', () => {
       expect(res.statusCode).toBe(400)
       expect(res.json<{ message: string }>().message).toMatch(message)
     }
+  })
+
+  it('answers 400 naming the field for input that used to be stored or answer 500, and stores nothing', async () => {
+    const base = { destination: 'https://x.example/?c={click_id}', status: 'active' }
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ ...base, fallback_url: 'http://a\u0000b' }, /^fallback_url:/],
+      [{ ...base, fallback_url: 'https://fallback.example/\u0007' }, /^fallback_url:/],
+      [{ ...base, destination: 'https://shop.example/a\u0000b' }, /^destination:/],
+      [{ ...base, destination: 'https://{sub1}.example/' }, /^destination:/],
+      [{ ...base, fallback_url: 'https://a.example/{click_id}' }, /^fallback_url:/],
+      [{ ...base, destination: 'https://shop.example/caf\u00e9' }, /^destination:/], // a Location header takes ASCII only
+      [{ ...base, events: { 'x-y': { payout: { type: 'revshare', percent: {} } } } }, /^events\.x-y: is not an allowed name/],
+      [{ ...base, events: { Purchase: {} } }, /^events\.Purchase:/],
+      [{ ...base, events: { purchase: { payout: { type: 'revshare', percent: {} } } } }, /^events\.purchase\.payout/],
+      [{ ...base, payout: { type: 'revshare', percent: {} } }, /^payout/],
+      [{ ...base, payout: { type: 'cpa', amount: '-5' } }, /^payout/],
+      [{ ...base, payout: { type: 'cpa' } }, /^payout/],
+      [{ ...base, payout: [] }, /^payout/],
+      [{ ...base, events: { purchase: { window_seconds: 'x' } } }, /^events\.purchase\.window_seconds/],
+    ]
+    for (const [payload, message] of cases) {
+      const res = await svc.app.inject({ method: 'PUT', url: '/admin/campaigns/hostile', headers: adminHeaders, payload })
+      expect(res.statusCode, JSON.stringify(payload)).toBe(400)
+      expect(res.json(), JSON.stringify(payload)).toMatchObject({ error: 'invalid_parameter', message: expect.stringMatching(message) as unknown })
+    }
+    expect((await svc.app.inject({ url: '/admin/campaigns/hostile', headers: adminHeaders })).statusCode).toBe(404)
+  })
+
+  it('PATCH changes only the fields given, validates them, and 404s an unknown campaign', async () => {
+    const put = { destination: 'https://p.example/?c={click_id}', status: 'active', payout: { type: 'cpa', amount: '2' }, pixel_enabled: true, events: { sale: { repeatable: true } } }
+    expect((await svc.app.inject({ method: 'PUT', url: '/admin/campaigns/patchme', headers: adminHeaders, payload: put })).statusCode).toBe(200)
+    const patch = await svc.app.inject({ method: 'PATCH', url: '/admin/campaigns/patchme', headers: adminHeaders, payload: { status: 'paused' } })
+    expect(patch.statusCode, patch.body).toBe(200)
+    expect(patch.json()).toMatchObject({ ...put, status: 'paused' })
+    expect((await svc.app.inject({ url: '/admin/campaigns/patchme', headers: adminHeaders })).json()).toMatchObject({ ...put, status: 'paused' })
+    const bad = await svc.app.inject({ method: 'PATCH', url: '/admin/campaigns/patchme', headers: adminHeaders, payload: { fallback_url: 'http://a\u0000b' } })
+    expect(bad.statusCode).toBe(400)
+    expect(bad.json<{ message: string }>().message).toMatch(/^fallback_url:/)
+    const unknownField = await svc.app.inject({ method: 'PATCH', url: '/admin/campaigns/patchme', headers: adminHeaders, payload: { sttus: 'active' } })
+    expect(unknownField.json()).toMatchObject({ error: 'invalid_parameter', message: expect.stringMatching(/^sttus: is not an allowed field/) as unknown })
+    const missing = await svc.app.inject({ method: 'PATCH', url: '/admin/campaigns/nobody', headers: adminHeaders, payload: { status: 'paused' } })
+    expect(missing.statusCode).toBe(404)
+    expect((await svc.app.inject({ url: '/admin/campaigns/nobody', headers: adminHeaders })).statusCode).toBe(404)
+  })
+
+  it('answers 405 with Allow for a method a path does not take, and 404 for an unknown path', async () => {
+    for (const [method, url, allow] of [
+      ['TRACE', '/admin/campaigns/x', 'GET, HEAD, PATCH, PUT'],
+      ['DELETE', '/postback', 'GET, POST'],
+      ['OPTIONS', '/c/x', 'GET, HEAD'],
+      ['POST', '/pixel.gif', 'GET, HEAD'],
+    ] as const) {
+      const res = await svc.app.inject({ method, url })
+      expect(res.statusCode, `${method} ${url}`).toBe(405)
+      expect(res.headers.allow).toBe(allow)
+      expect(res.json()).toMatchObject({ error: 'method_not_allowed' })
+    }
+  })
+
+  it('lists partners without their secrets', async () => {
+    await svc.app.inject({ method: 'PUT', url: '/admin/partners/zeta', headers: adminHeaders, payload: { secret: 'zeta-secret-0123' } })
+    const res = await svc.app.inject({ url: '/admin/partners', headers: adminHeaders })
+    expect(res.statusCode).toBe(200)
+    const { partners } = res.json<{ partners: Array<{ id: string }> }>()
+    expect(partners.map((p) => p.id)).toContain('zeta')
+    expect(res.body).not.toContain('zeta-secret-0123')
+  })
+
+  it('`clickjoin campaigns set` changes only what it is given; `partners list` lists', async () => {
+    const cli = (...args: string[]) =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', 'packages/cli/src/main.ts', '--ingest', svc.url(), '--admin-token', ADMIN_TOKEN, ...args], {
+        cwd: repoRoot,
+      }).then((r) => r.stdout)
+    expect(await cli('campaigns', 'set', 'cli-c', '--destination', 'https://cli.example/?c={click_id}', '--cpa', '2', '--pixel')).toContain('campaign cli-c created')
+    expect(await cli('campaigns', 'set', 'cli-c', '--status', 'paused')).toContain('campaign cli-c updated: status')
+    const stored = (await svc.app.inject({ url: '/admin/campaigns/cli-c', headers: adminHeaders })).json()
+    expect(stored).toMatchObject({ destination: 'https://cli.example/?c={click_id}', status: 'paused', payout: { type: 'cpa', amount: '2' }, pixel_enabled: true })
+    await expect(cli('campaigns', 'set', 'cli-new', '--status', 'paused')).rejects.toMatchObject({ stderr: expect.stringMatching(/--destination is required/) as unknown })
+    await svc.app.inject({ method: 'PUT', url: '/admin/partners/cli-p', headers: adminHeaders, payload: { secret: 'cli-partner-secret' } })
+    const partners = await cli('partners', 'list')
+    expect(partners).toContain('cli-p')
+    expect(partners).not.toContain('cli-partner-secret')
   })
 
   it('stores partners and never returns the secret', async () => {

@@ -204,13 +204,41 @@ describe('postback validation: 400 naming the field, nothing recorded', () => {
   })
 })
 
+describe('signed postback replay', () => {
+  it('accepts a signed request once: the same signature again answers duplicate and records nothing; a new signature counts', async () => {
+    const q = 'click_id=replay-1&partner=net&event=level_up&revenue=1'
+    const header = signature(q, nowSeconds() - 10)
+    const answers = []
+    for (let i = 0; i < 3; i++) {
+      const res = await svc.app.inject({ url: `/postback?${q}`, headers: { 'x-clickjoin-signature': header } })
+      expect(res.statusCode, res.body).toBe(200)
+      answers.push(res.json<{ status: string }>().status)
+    }
+    expect(answers).toEqual(['accepted', 'duplicate', 'duplicate'])
+    // The same body POSTed with the same signature by another route is the same request.
+    const json = '{"click_id":"replay-2","partner":"net"}'
+    const post = () =>
+      svc.app.inject({ method: 'POST', url: '/postback', headers: { 'content-type': 'application/json', 'x-clickjoin-signature': header2 }, payload: json })
+    const header2 = signature(json)
+    expect((await post()).json()).toMatchObject({ status: 'accepted' })
+    expect((await post()).json()).toEqual({ status: 'duplicate' })
+    // A fresh signature (another t) is another request: a repeatable event counts again.
+    const later = await svc.app.inject({ url: `/postback?${q}`, headers: { 'x-clickjoin-signature': signature(q, nowSeconds() - 5) } })
+    expect(later.json()).toMatchObject({ status: 'accepted' })
+    const stored = await conversionsInKafka()
+    expect(stored.filter((p) => p.click_id === 'replay-1')).toHaveLength(2)
+    expect(stored.filter((p) => p.click_id === 'replay-2')).toHaveLength(1)
+  })
+})
+
 describe('pixel', () => {
-  it('always answers a 1×1 GIF and records only for a pixel-enabled campaign, using the cookie as fallback', async () => {
+  it('always answers a 1×1 GIF and records every well-formed hit of a known campaign, bound to it, using the cookie as fallback', async () => {
     const hits = [
       { url: '/pixel.gif?campaign=pix&click_id=px-1&event=signup', result: 'accepted' },
       { url: '/pixel.gif?campaign=pix', cookies: { cj_cid: 'px-cookie' }, result: 'accepted' },
       { url: '/pixel.gif?campaign=pix&partner=net&revenue=3.50&txn_id=o1', cookies: { cj_cid: 'px-2' }, result: 'accepted' },
-      { url: '/pixel.gif?campaign=nopix&click_id=px-no-1', result: 'pixel_disabled' },
+      // Whether the click's campaign takes pixels is the attributor's call (pixel_disabled).
+      { url: '/pixel.gif?campaign=nopix&click_id=px-3', result: 'accepted' },
       { url: '/pixel.gif?click_id=px-no-2', result: 'missing_campaign' },
       { url: '/pixel.gif?campaign=ghost&click_id=px-no-3', result: 'unknown_campaign' },
       { url: '/pixel.gif?campaign=pix', result: 'missing_parameter' },
@@ -224,11 +252,16 @@ describe('pixel', () => {
       expect(res.rawPayload.equals(TRANSPARENT_GIF)).toBe(true)
       expect(res.headers['x-clickjoin-result'], hit.url).toBe(hit.result)
     }
-    // A prefetcher's HEAD records nothing.
-    expect((await svc.app.inject({ method: 'HEAD', url: '/pixel.gif?campaign=pix&click_id=px-head' })).statusCode).toBe(404)
+    // A prefetcher's HEAD gets the image's headers and records nothing.
+    const head = await svc.app.inject({ method: 'HEAD', url: '/pixel.gif?campaign=pix&click_id=px-head' })
+    expect(head.statusCode).toBe(200)
+    expect(head.headers['content-type']).toBe('image/gif')
+    expect(head.headers['x-clickjoin-result']).toBe('not_recorded')
     const pixels = (await conversionsInKafka()).filter((p) => p.channel === 'pixel')
-    expect(pixels.map((p) => p.click_id).sort()).toEqual(['px-1', 'px-2', 'px-cookie'])
-    expect(pixels.find((p) => p.click_id === 'px-2')).toMatchObject({ partner_id: 'net', revenue: '3.5', txn_id: 'o1' })
-    expect(pixels.find((p) => p.click_id === 'px-1')).toMatchObject({ partner_id: '', event: 'signup' })
+    expect(pixels.map((p) => p.click_id).sort()).toEqual(['px-1', 'px-2', 'px-3', 'px-cookie'])
+    // partner= is ignored: the pixel has no partner, it belongs to its campaign.
+    expect(pixels.find((p) => p.click_id === 'px-2')).toMatchObject({ partner_id: '', campaign_id: 'pix', revenue: '3.5', txn_id: 'o1' })
+    expect(pixels.find((p) => p.click_id === 'px-1')).toMatchObject({ partner_id: '', campaign_id: 'pix', event: 'signup' })
+    expect(pixels.find((p) => p.click_id === 'px-3')).toMatchObject({ campaign_id: 'nopix' })
   })
 })

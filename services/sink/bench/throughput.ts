@@ -85,7 +85,7 @@ const clickhouse = createClickHouse(target)
 const reader = createClickHouse(target)
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined }
 const started = performance.now()
-const sink = await startSink({ kafka, clickhouse, sqlSession: undefined, healthApp: Fastify(), log: quiet }, config)
+const sink = await startSink({ kafka, clickhouse, openSqlSession: undefined, healthApp: Fastify(), log: quiet }, config)
 const count = async (table: string) => {
   const rs = await reader.query({ query: `SELECT count() AS n FROM ${config.CLICKHOUSE_DATABASE}.${table}`, format: 'JSONEachRow' })
   const [row] = await rs.json<{ n: string | number }>()

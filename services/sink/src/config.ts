@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { durationMs, kafkaFields, parsedWith, parseEnv, port, positiveInt, serviceFields, url } from '@clickjoin/config'
+import { ConfigError, durationMs, kafkaFields, parsedWith, parseEnv, port, positiveInt, serviceFields, url } from '@clickjoin/config'
 
 /** A ClickHouse identifier we can splice into DDL unquoted. */
 function databaseName(text: string): string {
@@ -17,6 +17,26 @@ function retentionDays(defaultDays: number) {
   }, String(defaultDays))
 }
 
+/** `name:password,…` → name → password; names as ClickHouse user names, passwords non-empty. */
+export function sqlUsers(text: string): Map<string, string> {
+  const users = new Map<string, string>()
+  for (const entry of text.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const colon = entry.indexOf(':')
+    const name = entry.slice(0, colon)
+    if (colon <= 0 || !/^[A-Za-z0-9_.-]{1,64}$/.test(name) || colon === entry.length - 1) {
+      throw new Error('must be name:password pairs separated by commas (names of A-Z a-z 0-9 _ . -, non-empty passwords)')
+    }
+    if (users.has(name)) throw new Error(`names user ${name} twice`)
+    users.set(name, entry.slice(colon + 1))
+  }
+  return users
+}
+
+/** Whether a listen address reaches only this machine. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+}
+
 export const SinkEnv = z.object({
   ...serviceFields,
   ...kafkaFields,
@@ -30,6 +50,10 @@ export const SinkEnv = z.object({
   CLICKHOUSE_DATABASE: parsedWith(databaseName, 'clickjoin'),
   /** Read-only SQL over HTTP, embedded mode only. */
   CLICKHOUSE_HTTP_PORT: port(8123),
+  /** Where SQL over HTTP listens; beyond loopback only with CLICKHOUSE_HTTP_USERS. */
+  CLICKHOUSE_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+  /** `name:password,…`: SQL over HTTP then requires one of them (basic auth or X-ClickHouse-User/Key). */
+  CLICKHOUSE_HTTP_USERS: parsedWith(sqlUsers, ''),
   /** An insert goes when a table's pending rows reach this count… */
   SINK_BATCH_MAX_ROWS: positiveInt(50_000),
   /** …or this many bytes of JSON… */
@@ -47,10 +71,21 @@ export const SinkEnv = z.object({
   CLICKS_TTL_DAYS: retentionDays(0),
   POSTBACKS_TTL_DAYS: retentionDays(0),
   CONVERSIONS_TTL_DAYS: retentionDays(0),
+  DEAD_LETTERS_TTL_DAYS: retentionDays(0),
   SHUTDOWN_DEADLINE: durationMs('30s'),
 })
 export type SinkConfig = z.output<typeof SinkEnv>
 
 export function sinkConfigFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): SinkConfig {
-  return parseEnv(SinkEnv, env)
+  const config = parseEnv(SinkEnv, env)
+  // Every click row is behind this endpoint: never open to the network without credentials.
+  if (!isLoopbackHost(config.CLICKHOUSE_HTTP_HOST) && config.CLICKHOUSE_HTTP_USERS.size === 0) {
+    throw new ConfigError([
+      {
+        variable: 'CLICKHOUSE_HTTP_HOST',
+        message: `SQL over HTTP refuses to listen on ${config.CLICKHOUSE_HTTP_HOST} without CLICKHOUSE_HTTP_USERS (name:password,…)`,
+      },
+    ])
+  }
+  return config
 }

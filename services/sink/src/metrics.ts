@@ -5,6 +5,7 @@ export interface SinkMetrics {
   insertRows: Histogram<'table'>
   insertSeconds: Histogram<'table'>
   insertFailures: Counter<'table'>
+  rowsRefused: Counter<'table'>
   pendingRows: Gauge
 }
 
@@ -36,6 +37,12 @@ export function createSinkMetrics(
     insertFailures: new Counter({
       name: 'clickjoin_sink_insert_failures_total',
       help: 'Failed insert attempts (each is retried)',
+      labelNames: ['table'],
+      registers: [registry],
+    }),
+    rowsRefused: new Counter({
+      name: 'clickjoin_sink_rows_refused_total',
+      help: 'Rows ClickHouse refused for their content, set aside in dead_letters',
       labelNames: ['table'],
       registers: [registry],
     }),

@@ -1,5 +1,7 @@
 import {
   clickV1Contract,
+  deadLetterV1Contract,
+  type DeadLetterV1,
   outcomeV1Contract,
   postbackDeliveryV1Contract,
   postbackV1Contract,
@@ -12,7 +14,7 @@ import {
 } from '@clickjoin/contracts'
 
 /** The tables the sink fills from topics; one topic each. */
-export type SinkTable = 'clicks' | 'postbacks' | 'conversions' | 'postback_deliveries'
+export type SinkTable = 'clicks' | 'postbacks' | 'conversions' | 'postback_deliveries' | 'dead_letters'
 
 /** A valid event that a column cannot hold: it goes to the dead-letter topic, not into a retry loop. */
 export class UnstorableEventError extends Error {
@@ -127,6 +129,19 @@ export function deliveryRow(delivery: PostbackDeliveryV1) {
   }
 }
 
+export function deadLetterRow(deadLetter: DeadLetterV1) {
+  return {
+    received_at: utcTimestamp(deadLetter.failed_at),
+    source_topic: deadLetter.source_topic,
+    partition: deadLetter.partition,
+    offset: deadLetter.offset,
+    key: deadLetter.key,
+    reason: deadLetter.reason,
+    payload: deadLetter.payload,
+    payload_encoding: deadLetter.payload_encoding,
+  }
+}
+
 /** How one topic becomes rows of one table. */
 export interface TopicTable<T = unknown> {
   topic: string
@@ -146,5 +161,6 @@ export function topicTables(topics: TopicNames): TopicTable[] {
     topicTable(topics.conversions, 'postbacks', postbackV1Contract, postbackRow),
     topicTable(topics.outcomes, 'conversions', outcomeV1Contract, conversionRow),
     topicTable(topics.deliveries, 'postback_deliveries', postbackDeliveryV1Contract, deliveryRow),
+    topicTable(topics.deadLetter, 'dead_letters', deadLetterV1Contract, deadLetterRow),
   ]
 }

@@ -1,6 +1,7 @@
+import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { clickHouseTarget, createClickHouse, insertRows, type ClickHouseClient } from '@clickjoin/clickhouse'
-import { topicNames } from '@clickjoin/contracts'
+import { deadLetterFor, topicNames } from '@clickjoin/contracts'
 import {
   createBatchingProducer,
   createEventConsumer,
@@ -8,6 +9,7 @@ import {
   ensurePipelineTopics,
   type EventBatch,
   type Kafka,
+  type KafkaMessage,
   type PartitionBatch,
 } from '@clickjoin/kafka'
 import {
@@ -23,7 +25,8 @@ import { withoutStoredClicks, type ClickRow } from './click-dedup.ts'
 import type { SinkConfig } from './config.ts'
 import { createSinkMetrics } from './metrics.ts'
 import { migrateSchema } from './migrations/index.ts'
-import { topicTables, UnstorableEventError, type TopicTable } from './rows.ts'
+import { insertSettingAsideRefused } from './refused-rows.ts'
+import { deadLetterRow, topicTables, UnstorableEventError, type TopicTable } from './rows.ts'
 import { createSqlHttpServer } from './sql-http.ts'
 import { createBatchWriter, type BatchWriter } from './writer.ts'
 
@@ -36,8 +39,8 @@ export interface SinkDeps {
   kafka?: Kafka
   /** A ClickHouse client the caller owns (and closes); default one from the configuration. */
   clickhouse?: ClickHouseClient
-  /** With `clickhouse`: the read-only SQL session, or undefined for no SQL over HTTP. */
-  sqlSession?: ClickHouseClient | undefined
+  /** With `clickhouse`: opens a session for SQL over HTTP, or undefined for no SQL over HTTP. */
+  openSqlSession?: (() => ClickHouseClient) | undefined
 }
 
 export interface SinkService extends RunnableService {
@@ -46,6 +49,8 @@ export interface SinkService extends RunnableService {
   readonly port: number
   /** SQL-over-HTTP port, embedded mode only; after start. */
   readonly sqlPort: number | undefined
+  /** Where SQL over HTTP listens (CLICKHOUSE_HTTP_HOST), embedded mode only; after start. */
+  readonly sqlAddress: AddressInfo | undefined
   writer: BatchWriter
   /** Stores one partition batch: what the consumer calls; exposed for replay tests. */
   storePartitionBatch(batch: PartitionBatch): Promise<void>
@@ -73,9 +78,9 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
   const target = clickHouseTarget(config.CLICKHOUSE_URL, config.CLICKHOUSE_DATA_DIR)
   const ownsClickHouse = deps.clickhouse === undefined
   const clickhouse: ClickHouseClient = deps.clickhouse ?? createClickHouse(target)
-  // Its own chDB session on the same data directory: the read-only setting of SQL over HTTP
+  // Its own chDB sessions on the same data directory: the read-only setting of SQL over HTTP
   // must never reach the writer's session (chDB keeps settings per session).
-  const sqlSession = ownsClickHouse ? (target.kind === 'embedded' ? createClickHouse(target) : undefined) : deps.sqlSession
+  const openSqlSession = ownsClickHouse ? (target.kind === 'embedded' ? () => createClickHouse(target) : undefined) : deps.openSqlSession
   const database = config.CLICKHOUSE_DATABASE
   const topics = topicNames(config.KAFKA_TOPIC_PREFIX)
   const inputs = topicTables(topics)
@@ -91,7 +96,27 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
       // Clicks already stored are left out, so the report counts each click once (click-dedup.ts).
       const rows = block.table === 'clicks' ? await withoutStoredClicks(clickhouse, database, block.rows as ClickRow[]) : block.rows
       if (rows.length === 0) return
-      await insertRows(clickhouse, { table: `${database}.${block.table}`, rows, deduplicationToken: block.deduplicationToken })
+      // A row refused for its content is set aside into dead_letters: the partition moves on.
+      const refused = await insertSettingAsideRefused(rows, block.deduplicationToken, (part, token) =>
+        insertRows(clickhouse, { table: `${database}.${block.table}`, rows: part, deduplicationToken: token }),
+      )
+      if (refused.length === 0) return
+      const deadLetterRows = refused.map(({ row, reason }) => {
+        const origin = originOfRow.get(row)
+        return deadLetterRow(
+          deadLetterFor({
+            sourceTopic: origin?.topic ?? block.table,
+            partition: origin?.partition ?? 0,
+            offset: origin?.message.offset ?? '0',
+            key: origin?.message.key ?? null,
+            value: origin?.message.value ?? Buffer.from(JSON.stringify(row)),
+            reason: `ClickHouse refused the row for ${block.table}: ${reason}`,
+          }),
+        )
+      })
+      await insertRows(clickhouse, { table: `${database}.dead_letters`, rows: deadLetterRows, deduplicationToken: `${block.deduplicationToken}:refused` })
+      metrics.rowsRefused.inc({ table: block.table }, refused.length)
+      log.warn({ table: block.table, refused: refused.length, reason: refused[0]!.reason }, 'rows refused by ClickHouse set aside in dead_letters')
     },
     onInserted(block, ms) {
       metrics.rowsWritten.inc({ table: block.table }, block.rows.length)
@@ -109,12 +134,17 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
   const metrics = createSinkMetrics(registry, { pendingRows: () => writer.pendingRows() })
   const deadLetters = createBatchingProducer(kafka, { lingerMs: 5 })
 
+  /** The message each pending row came from, for a dead letter if ClickHouse refuses the row. */
+  const originOfRow = new WeakMap<object, { topic: string; partition: number; message: KafkaMessage }>()
+
   async function storeEvents(batch: EventBatch<TopicTable>): Promise<void> {
     const rows: object[] = []
     let bytes = 0
     for (const { message, value } of batch.events) {
       try {
-        rows.push(batch.input.toRow(value))
+        const row = batch.input.toRow(value)
+        originOfRow.set(row, { topic: batch.topic, partition: batch.partition, message })
+        rows.push(row)
         bytes += message.value?.length ?? 0
       } catch (error) {
         if (!(error instanceof UnstorableEventError)) throw error
@@ -149,7 +179,7 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
 
   let port = config.PORT
   let sqlPort: number | undefined
-  const sqlServer = sqlSession && createSqlHttpServer({ session: sqlSession, log })
+  const sqlServer = openSqlSession && createSqlHttpServer({ openSession: openSqlSession, users: config.CLICKHOUSE_HTTP_USERS, log })
   const components: Component[] = [
     {
       id: 'clickhouse',
@@ -160,12 +190,12 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
             clicks: config.CLICKS_TTL_DAYS,
             postbacks: config.POSTBACKS_TTL_DAYS,
             conversions: config.CONVERSIONS_TTL_DAYS,
+            dead_letters: config.DEAD_LETTERS_TTL_DAYS,
           },
           log,
         }),
       stop: async () => {
         if (!ownsClickHouse) return
-        await sqlSession?.close()
         await clickhouse.close()
       },
       async health() {
@@ -199,7 +229,7 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
     {
       id: 'sql-http',
       async start() {
-        if (sqlServer) sqlPort = await sqlServer.listen(config.CLICKHOUSE_HTTP_PORT, config.HOST)
+        if (sqlServer) sqlPort = await sqlServer.listen(config.CLICKHOUSE_HTTP_PORT, config.CLICKHOUSE_HTTP_HOST)
       },
       stop: async () => sqlServer?.close(),
       health: () => ({ ok: true, detail: sqlServer ? 'listening' : 'not embedded' }),
@@ -238,6 +268,10 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
     get sqlPort() {
       return sqlPort
     },
+    get sqlAddress() {
+      const address = sqlServer?.server.address()
+      return typeof address === 'object' && address !== null ? address : undefined
+    },
     writer,
     storePartitionBatch: (batch) => consumer.handleBatch(batch),
     components,
@@ -251,7 +285,7 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
  * clients; `shutdownSteps()` stops it without closing them.
  */
 export async function startSink(
-  deps: Required<Pick<SinkDeps, 'kafka' | 'clickhouse' | 'healthApp' | 'log'>> & { sqlSession: ClickHouseClient | undefined },
+  deps: Required<Pick<SinkDeps, 'kafka' | 'clickhouse' | 'healthApp' | 'log'>> & { openSqlSession: (() => ClickHouseClient) | undefined },
   config: SinkConfig,
 ): Promise<SinkService & { shutdownSteps(): { name: string; run(): Promise<void> }[] }> {
   const sink = createSinkService(config, deps)

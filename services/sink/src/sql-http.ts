@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { DataFormat } from '@clickhouse/client'
 import type { ClickHouseClient } from '@clickjoin/clickhouse'
@@ -7,15 +7,21 @@ import type { ClickHouseClient } from '@clickjoin/clickhouse'
  * Read-only SQL over HTTP for the embedded engine, compatible with the query side of the
  * ClickHouse HTTP interface: `query` in the URL and/or the body (concatenated with a
  * newline, as ClickHouse does), `FORMAT` in the query, `default_format` (TabSeparated),
- * `database`, `param_<name>` for `{name:Type}` placeholders, `GET /ping`. Errors are
- * ClickHouse's own `Code: N. DB::Exception: … (TYPE)` text with a 4xx/5xx status. Other URL
- * parameters (settings @clickhouse/client sends, credentials, query_id) are ignored.
+ * `database`, `param_<name>` for `{name:Type}` placeholders, the limits `max_execution_time`,
+ * `max_result_rows` and `result_overflow_mode`, `GET /ping`. Errors are ClickHouse's own
+ * `Code: N. DB::Exception: … (TYPE)` text with a 4xx/5xx status. Other URL parameters
+ * (settings @clickhouse/client sends, query_id) are ignored. With users configured, a request
+ * must name one (basic auth, X-ClickHouse-User/Key or user/password parameters, as
+ * ClickHouse takes them); a wrong or missing one is a 401 (AUTHENTICATION_FAILED).
  *
- * Read-only is enforced by ClickHouse itself: `session` must be a chDB session of its own
- * (never the writer's), which is put into `readonly = 1` once and for all. ClickHouse then
- * refuses writes, DDL, table functions that reach outside (file, url) and any setting
- * change, including a change back of `readonly`. The statement allow-list in front only gives
- * a clearer message and refuses `INTO OUTFILE`, which readonly alone does not stop.
+ * Read-only is enforced by ClickHouse itself: every session comes from `openSession`, a chDB
+ * session of its own (never the writer's), which is put into `readonly = 1` once and for all.
+ * ClickHouse then refuses writes, DDL, table functions that reach outside (file, url) and any
+ * setting change, including a change back of `readonly`. So the limits cannot be set per
+ * query: each distinct set of limits gets its own session, set before it is made read-only
+ * (a few are kept, the least recently used closed). Statements that are plainly writes are
+ * refused up front with a clearer message, and `INTO OUTFILE`, which readonly alone does not
+ * stop; anything else goes to ClickHouse, so a typo is its syntax error (400), not a refusal.
  */
 export interface SqlHttpServer {
   readonly server: Server
@@ -24,12 +30,22 @@ export interface SqlHttpServer {
 }
 
 export interface SqlHttpOptions {
-  session: ClickHouseClient
+  /** A new chDB session on the engine's data (a client of its own: settings are per session). */
+  openSession: () => ClickHouseClient
+  /** name → password; empty: no credentials asked (loopback only, config.ts sees to that). */
+  users?: ReadonlyMap<string, string>
   maxQueryBytes?: number
   log: { warn(obj: object, msg?: string): void }
 }
 
-const READ_STATEMENTS = new Set(['SELECT', 'WITH', 'SHOW', 'DESCRIBE', 'DESC', 'EXISTS', 'EXPLAIN'])
+const READ_STATEMENTS = ['SELECT', 'WITH', 'SHOW', 'DESCRIBE', 'DESC', 'EXISTS', 'EXPLAIN']
+/** Statements that change data, schema, settings or the server: refused before ClickHouse sees them. */
+const WRITE_STATEMENTS = new Set([
+  'INSERT', 'CREATE', 'ALTER', 'DROP', 'TRUNCATE', 'RENAME', 'DELETE', 'UPDATE', 'OPTIMIZE', 'SYSTEM', 'KILL', 'GRANT',
+  'REVOKE', 'SET', 'USE', 'ATTACH', 'DETACH', 'EXCHANGE', 'UNDROP', 'BACKUP', 'RESTORE', 'MOVE', 'REPLACE', 'UPSERT',
+])
+/** Sessions kept for distinct limits; the least recently used beyond this is closed. */
+const MAX_LIMIT_SESSIONS = 8
 
 /** Error code → HTTP status, following ClickHouse's HTTPHandler. */
 const STATUS_BY_TYPE: Record<string, number> = {
@@ -56,6 +72,9 @@ const STATUS_BY_TYPE: Record<string, number> = {
   ACCESS_DENIED: 403,
   QUERY_IS_TOO_LARGE: 413,
   TIMEOUT_EXCEEDED: 408,
+  TOO_MANY_ROWS_OR_BYTES: 400,
+  AUTHENTICATION_FAILED: 401,
+  REQUIRED_PASSWORD: 401,
 }
 
 class SqlRequestError extends Error {
@@ -89,12 +108,8 @@ export function statementKeyword(sql: string): string {
 export function readOnlyRefusal(sql: string): SqlRequestError | undefined {
   const keyword = statementKeyword(sql)
   if (keyword === '') return new SqlRequestError(62, 'SYNTAX_ERROR', 'Empty query')
-  if (!READ_STATEMENTS.has(keyword)) {
-    return new SqlRequestError(
-      164,
-      'READONLY',
-      `This endpoint is read-only: ${keyword} is refused; only ${[...READ_STATEMENTS].join(', ')} queries are allowed`,
-    )
+  if (WRITE_STATEMENTS.has(keyword)) {
+    return new SqlRequestError(164, 'READONLY', `This endpoint is read-only: ${keyword} is refused; only ${READ_STATEMENTS.join(', ')} queries are allowed`)
   }
   if (/\bINTO\s+OUTFILE\b/i.test(withoutLiteralsAndComments(sql))) {
     return new SqlRequestError(344, 'SUPPORT_IS_DISABLED', 'INTO OUTFILE is not allowed over HTTP')
@@ -158,16 +173,100 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return Buffer.concat(chunks).toString('utf8')
 }
 
+/** The query limits a request asks for, as `SET` statements; checked, since they are spliced into SQL. */
+export function requestLimits(params: URLSearchParams): string[] {
+  const limits: string[] = []
+  for (const name of ['max_execution_time', 'max_result_rows']) {
+    const value = params.get(name)
+    if (value === null || value === '') continue
+    if (!/^\d{1,12}(\.\d{1,6})?$/.test(value) || (name === 'max_result_rows' && value.includes('.'))) {
+      throw new SqlRequestError(27, 'CANNOT_PARSE_INPUT_ASSERTION_FAILED', `Cannot parse setting ${name} = ${JSON.stringify(value)}: not a number`)
+    }
+    limits.push(`SET ${name} = ${value}`)
+  }
+  const overflow = params.get('result_overflow_mode')
+  if (overflow !== null && overflow !== '') {
+    if (overflow !== 'throw' && overflow !== 'break') {
+      throw new SqlRequestError(36, 'BAD_ARGUMENTS', `Unexpected value of result_overflow_mode: '${overflow}', must be 'throw' or 'break'`)
+    }
+    limits.push(`SET result_overflow_mode = '${overflow}'`)
+  }
+  return limits
+}
+
+function equalSecrets(a: string, b: string): boolean {
+  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest())
+}
+
+/** The credentials of a request as ClickHouse reads them: X-ClickHouse-User/Key, basic auth, user/password parameters. */
+export function requestCredentials(req: IncomingMessage, params: URLSearchParams): { user: string; password: string } | undefined {
+  const header = (name: string) => {
+    const value = req.headers[name]
+    return Array.isArray(value) ? value[0] : value
+  }
+  const headerUser = header('x-clickhouse-user')
+  if (headerUser !== undefined) return { user: headerUser, password: header('x-clickhouse-key') ?? '' }
+  const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(header('authorization') ?? '')
+  if (basic) {
+    const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8')
+    const colon = decoded.indexOf(':')
+    return colon < 0 ? { user: decoded, password: '' } : { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) }
+  }
+  const user = params.get('user')
+  if (user !== null) return { user, password: params.get('password') ?? '' }
+  return undefined
+}
+
 export function createSqlHttpServer(options: SqlHttpOptions): SqlHttpServer {
   const maxQueryBytes = options.maxQueryBytes ?? 1024 * 1024
-  let readOnly: Promise<void> | undefined
-  // One request at a time: `USE <database>` is session state of the one read-only session.
+  const users = options.users ?? new Map<string, string>()
+  /** Read-only sessions by their limits ('' = none), most recently used last. */
+  const sessions = new Map<string, { client: ClickHouseClient; ready: Promise<void> }>()
+  // One request at a time: `USE <database>` is session state, and chDB runs one query at a time anyway.
   let queue: Promise<unknown> = Promise.resolve()
 
   function serialized<T>(work: () => Promise<T>): Promise<T> {
     const run = queue.then(work, work)
     queue = run.catch(() => undefined)
     return run
+  }
+
+  /** The read-only session with these limits, opened (limits first, then readonly) on first use. */
+  function sessionFor(limits: readonly string[]): { client: ClickHouseClient; ready: Promise<void> } {
+    const key = limits.join('; ')
+    let session = sessions.get(key)
+    if (session) sessions.delete(key)
+    else {
+      const client = options.openSession()
+      const ready = (async () => {
+        for (const statement of [...limits, 'SET readonly = 1']) await client.command({ query: statement })
+      })()
+      session = { client, ready }
+      // A session that could not be set up is not kept: the next request tries again.
+      ready.catch(() => sessions.get(key) === session && sessions.delete(key))
+    }
+    sessions.set(key, session)
+    for (const [oldKey, old] of sessions) {
+      if (sessions.size <= MAX_LIMIT_SESSIONS) break
+      sessions.delete(oldKey)
+      void old.client.close().catch(() => undefined)
+    }
+    return session
+  }
+
+  function authenticate(req: IncomingMessage, params: URLSearchParams): void {
+    if (users.size === 0) return
+    const credentials = requestCredentials(req, params)
+    const expected = credentials && users.get(credentials.user)
+    // Compare against a dummy for unknown users: same work, same answer.
+    const matches = equalSecrets(credentials?.password ?? '', expected ?? '\u0000no-such-user')
+    if (!credentials || expected === undefined || !matches) {
+      throw new SqlRequestError(
+        516,
+        'AUTHENTICATION_FAILED',
+        `${credentials?.user ?? 'default'}: Authentication failed: password is incorrect, or there is no user with such name`,
+      )
+    }
   }
 
   async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -177,6 +276,8 @@ export function createSqlHttpServer(options: SqlHttpOptions): SqlHttpServer {
     if (req.method !== 'GET' && req.method !== 'POST') return send(res, 405, `Method ${req.method} is not allowed\n`, { allow: 'GET, POST' })
 
     const params = url.searchParams
+    authenticate(req, params)
+    const limits = requestLimits(params)
     const body = req.method === 'POST' ? await readBody(req, maxQueryBytes) : ''
     const urlQuery = params.get('query') ?? ''
     if (req.method === 'GET' && urlQuery === '') return send(res, 200, 'Ok.\n')
@@ -201,10 +302,10 @@ export function createSqlHttpServer(options: SqlHttpOptions): SqlHttpServer {
     }
 
     const output = await serialized(async () => {
-      readOnly ??= options.session.command({ query: 'SET readonly = 1' }).then(() => undefined)
-      await readOnly
-      await options.session.command({ query: `USE \`${database}\`` })
-      const result = await options.session.exec({
+      const session = sessionFor(limits)
+      await session.ready
+      await session.client.command({ query: `USE \`${database}\`` })
+      const result = await session.client.exec({
         query: sql,
         ...(Object.keys(queryParams).length > 0 ? { query_params: queryParams } : {}),
         // Not a SET: chdb/connection hands default_format to the engine as the output format.
@@ -245,11 +346,14 @@ export function createSqlHttpServer(options: SqlHttpOptions): SqlHttpServer {
         })
       })
     },
-    close() {
-      return new Promise((resolve) => {
+    async close() {
+      await new Promise<void>((resolve) => {
         server.close(() => resolve())
         server.closeAllConnections()
       })
+      const open = [...sessions.values()]
+      sessions.clear()
+      await Promise.all(open.map((session) => session.client.close().catch(() => undefined)))
     },
   }
 }

@@ -1,8 +1,19 @@
+import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import path from 'node:path'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ConfigError } from '@clickjoin/config'
+import { cacheDir } from '@clickjoin/local-stack'
+import { sinkConfigFromEnv } from '../src/config.ts'
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client'
 import { topicNames } from '@clickjoin/contracts'
 import { tempDir, waitFor } from '@clickjoin/local-stack/testing'
 import { click, encodeClick, produce, startTestSink, testSinkEnv, type TestSink } from './harness.ts'
+
+// chDB owns one data directory per process: both sinks of this file share it, each in its own database.
+let dataDir: Promise<string> | undefined
+const processDataDir = () => (dataDir ??= tempDir('sink-sql'))
 
 // SQL over HTTP exists in embedded mode only, so this file always runs the sink embedded.
 describe('read-only SQL over HTTP (embedded mode)', () => {
@@ -16,7 +27,7 @@ describe('read-only SQL over HTTP (embedded mode)', () => {
     fetch(`${base}/?${new URLSearchParams(params)}`, { method: 'POST', body })
 
   beforeAll(async () => {
-    const env = testSinkEnv({ CLICKHOUSE_DATA_DIR: await tempDir('sink-sql') })
+    const env = testSinkEnv({ CLICKHOUSE_DATA_DIR: await processDataDir() })
     delete env['CLICKHOUSE_URL']
     test = await startTestSink(env)
     base = `http://127.0.0.1:${test.sink.sqlPort}`
@@ -32,6 +43,11 @@ describe('read-only SQL over HTTP (embedded mode)', () => {
   afterAll(async () => {
     await client?.close()
     await test?.stop()
+  })
+
+  it('listens on 127.0.0.1 by default', () => {
+    expect(test.config.CLICKHOUSE_HTTP_HOST).toBe('127.0.0.1')
+    expect(test.sink.sqlAddress?.address).toBe('127.0.0.1')
   })
 
   it('answers curl-style GET /?query= in TabSeparated, and /ping', async () => {
@@ -96,7 +112,9 @@ describe('read-only SQL over HTTP (embedded mode)', () => {
 
   it('reports query errors with the ClickHouse code and status', async () => {
     const syntax = await get({ query: 'SELEC 1' })
-    expect(syntax.status).toBe(403) // not a read statement
+    expect(syntax.status).toBe(400) // a typo is ClickHouse's syntax error, not a refusal
+    expect(syntax.headers.get('x-clickhouse-exception-code')).toBe('62')
+    expect(await syntax.text()).toMatch(/^Code: 62\. DB::Exception: .*Syntax error.*\(SYNTAX_ERROR\)/s)
     const bad = await get({ query: 'SELECT * FROM nowhere.nothing' })
     expect(bad.status).toBe(404)
     expect(await bad.text()).toMatch(/^Code: (60|81)\. DB::Exception: .*\((UNKNOWN_TABLE|UNKNOWN_DATABASE)\)/)
@@ -106,9 +124,114 @@ describe('read-only SQL over HTTP (embedded mode)', () => {
     await expect(client.query({ query: 'SELECT * FROM nowhere.nothing' })).rejects.toMatchObject({ code: expect.stringMatching(/60|81/) })
   })
 
+  it('honours max_execution_time, max_result_rows and result_overflow_mode per request, also from @clickhouse/client', async () => {
+    const started = Date.now()
+    const slow = await get({ query: 'SELECT count() FROM numbers(100000000000)', max_execution_time: '1' })
+    expect(slow.status).toBe(408)
+    expect(await slow.text()).toMatch(/\(TIMEOUT_EXCEEDED\)/)
+    expect(Date.now() - started).toBeLessThan(30_000)
+    const tooMany = await get({ query: 'SELECT number FROM numbers(100)', max_result_rows: '10', result_overflow_mode: 'throw' })
+    expect(tooMany.status).toBe(400)
+    expect(await tooMany.text()).toMatch(/\(TOO_MANY_ROWS_OR_BYTES\)/)
+    const cut = await get({ query: 'SELECT number FROM numbers(100000) FORMAT TSV', max_result_rows: '10', result_overflow_mode: 'break' })
+    expect(cut.status).toBe(200)
+    expect((await cut.text()).split('\n').filter(Boolean).length).toBeLessThan(100_000)
+    // Without limits the next request is not limited: limits stay with their own session.
+    expect(await (await get({ query: 'SELECT count() FROM (SELECT number FROM numbers(100))' })).text()).toBe('100\n')
+    expect((await (await get({ query: 'SELECT number FROM numbers(100) FORMAT TSV' })).text()).split('\n').filter(Boolean)).toHaveLength(100)
+    await expect(
+      client.query({ query: 'SELECT count() FROM numbers(100000000000)', clickhouse_settings: { max_execution_time: 1 } }),
+    ).rejects.toMatchObject({ type: 'TIMEOUT_EXCEEDED' })
+    const bad = await get({ query: 'SELECT 1', max_execution_time: '1; DROP TABLE x' })
+    expect(bad.status).toBeGreaterThanOrEqual(400)
+  })
+
   it('leaves the writer session untouched: the sink keeps storing after read-only queries', async () => {
     const topics = topicNames(test.config.KAFKA_TOPIC_PREFIX)
     await produce(test.kafka, [{ topic: topics.clicks, key: 'h4', value: encodeClick(click({ click_id: 'h4', ts: Date.UTC(2026, 10, 20, 5) })) }])
     await waitFor(() => get({ query: `SELECT count() FROM ${db}.clicks` }).then((r) => r.text()), (t) => t === '4\n', 30_000, '4 clicks')
+  })
+})
+
+describe('SQL over HTTP with CLICKHOUSE_HTTP_USERS', () => {
+  let test: TestSink
+  let base: string
+  let db: string
+
+  beforeAll(async () => {
+    const env = testSinkEnv({ CLICKHOUSE_DATA_DIR: await processDataDir(), CLICKHOUSE_HTTP_USERS: 'analyst:s3cret-pw,bi:other-pw' })
+    delete env['CLICKHOUSE_URL']
+    test = await startTestSink(env)
+    base = `http://127.0.0.1:${test.sink.sqlPort}`
+    db = test.config.CLICKHOUSE_DATABASE
+    const topics = topicNames(test.config.KAFKA_TOPIC_PREFIX)
+    await produce(test.kafka, [{ topic: topics.clicks, key: 'u1', value: encodeClick(click({ click_id: 'u1', ts: Date.UTC(2026, 10, 20) })) }])
+    const authorization = `Basic ${Buffer.from('analyst:s3cret-pw').toString('base64')}`
+    await waitFor(
+      () => fetch(`${base}/?query=${encodeURIComponent(`SELECT count() FROM ${db}.clicks`)}`, { headers: { authorization } }).then((r) => r.text()),
+      (t) => t === '1\n',
+      30_000,
+      'the click',
+    )
+  })
+  afterAll(async () => {
+    await test?.stop()
+  })
+
+  const query = (headers: Record<string, string>, params = '') =>
+    fetch(`${base}/?query=${encodeURIComponent(`SELECT click_id FROM ${db}.clicks`)}${params}`, { headers })
+
+  it('answers 401 to a missing or wrong user or password, and serves the right ones (basic auth, X-ClickHouse-User/Key, URL)', async () => {
+    const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` })
+    for (const headers of [{}, basic('analyst', 'wrong'), basic('nobody', 's3cret-pw'), { 'x-clickhouse-user': 'bi', 'x-clickhouse-key': 's3cret-pw' }]) {
+      const res = await query(headers)
+      expect(res.status, JSON.stringify(headers)).toBe(401)
+      expect(res.headers.get('x-clickhouse-exception-code')).toBe('516')
+      expect(await res.text()).toMatch(/^Code: 516\. DB::Exception: .*Authentication failed.*\(AUTHENTICATION_FAILED\)/)
+    }
+    expect(await (await query(basic('analyst', 's3cret-pw'))).text()).toBe('u1\n')
+    expect(await (await query({ 'x-clickhouse-user': 'bi', 'x-clickhouse-key': 'other-pw' })).text()).toBe('u1\n')
+    expect(await (await query({}, '&user=bi&password=other-pw')).text()).toBe('u1\n')
+    expect((await fetch(`${base}/ping`)).status).toBe(200) // health checks need no credentials, as in ClickHouse
+  })
+
+  it('works from @clickhouse/client with username and password', async () => {
+    const right = createClient({ url: base, username: 'analyst', password: 's3cret-pw', log: { level: ClickHouseLogLevel.OFF } })
+    const wrong = createClient({ url: base, username: 'analyst', password: 'nope', log: { level: ClickHouseLogLevel.OFF } })
+    try {
+      const rs = await right.query({ query: `SELECT click_id FROM ${db}.clicks`, format: 'JSONEachRow' })
+      expect(await rs.json()).toEqual([{ click_id: 'u1' }])
+      await expect(wrong.query({ query: 'SELECT 1' })).rejects.toMatchObject({ code: '516' })
+    } finally {
+      await Promise.all([right.close(), wrong.close()])
+    }
+  })
+
+  it('works from clickhouse-connect (Python) with username and password', async () => {
+    // Installed by `npm test` (packages/local-stack/src/install.ts) into .cache/python.
+    const python = path.join(cacheDir, 'python', 'bin', 'python')
+    expect(existsSync(python), `${python}: run scripts/run.sh install`).toBe(true)
+    const script = [
+      'import sys, clickhouse_connect',
+      'port, db, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]',
+      "client = clickhouse_connect.get_client(host='127.0.0.1', port=port, username='analyst', password=password)",
+      "print(client.query(f'SELECT click_id FROM {db}.clicks').result_rows)",
+    ].join('\n')
+    const run = (password: string) => promisify(execFile)(python, ['-c', script, String(test.sink.sqlPort), db, password], { timeout: 60_000 })
+    const { stdout } = await run('s3cret-pw')
+    expect(stdout.trim()).toBe("[('u1',)]")
+    await expect(run('wrong')).rejects.toMatchObject({ stderr: expect.stringMatching(/516|Authentication failed/) as unknown })
+  })
+
+  it('refuses to listen beyond loopback without users, naming CLICKHOUSE_HTTP_HOST', () => {
+    let error: unknown
+    try {
+      sinkConfigFromEnv({ CLICKHOUSE_HTTP_HOST: '0.0.0.0' })
+    } catch (err) {
+      error = err
+    }
+    expect(error).toBeInstanceOf(ConfigError)
+    expect((error as ConfigError).problems.map((p) => p.variable)).toEqual(['CLICKHOUSE_HTTP_HOST'])
+    expect(sinkConfigFromEnv({ CLICKHOUSE_HTTP_HOST: '0.0.0.0', CLICKHOUSE_HTTP_USERS: 'a:b' }).CLICKHOUSE_HTTP_USERS.get('a')).toBe('b')
   })
 })

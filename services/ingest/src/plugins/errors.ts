@@ -1,7 +1,9 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifySchemaValidationError } from 'fastify'
 import { KafkaUnavailableError } from '@clickjoin/kafka'
+import { IdempotencyUnavailableError } from '../domain/click-idempotency.ts'
 import { InvalidParameterError } from '../domain/conversion-params.ts'
+import { allowedMethodsOf } from './method-not-allowed.ts'
 
 /** Every refusal is `{error: <code>, message}` JSON; the code also feeds the rejects metric. */
 export function sendError(reply: FastifyReply, status: number, error: string, message: string): FastifyReply {
@@ -23,11 +25,18 @@ export function describeValidationError(errors: readonly FastifySchemaValidation
   if (typeof params['missingProperty'] === 'string') {
     return `${[...path, params['missingProperty']].join('.')}: is required`
   }
+  // A key of a map that propertyNames refuses (e.g. an event name): ajv names it on the error.
+  const propertyName = (first as { propertyName?: unknown }).propertyName ?? params['propertyName']
+  if (typeof propertyName === 'string') {
+    return `${[...path, propertyName].join('.')}: is not an allowed name${first.message ? ` (${first.message})` : ''}`
+  }
   if (typeof params['additionalProperty'] === 'string') {
     return `${[...path, params['additionalProperty']].join('.')}: is not an allowed field`
   }
   const field = path.length > 0 ? path.join('.') : context === 'body' ? 'body' : (context ?? 'request')
   const schema = (first as { parentSchema?: { description?: unknown } }).parentSchema
+  // A pattern says little to a person: its description says what is wanted.
+  if (first.keyword === 'pattern' && typeof schema?.description === 'string') return `${field}: must be ${schema.description}`
   const hint = typeof schema?.description === 'string' ? ` (${schema.description})` : ''
   return `${field}: ${first.message ?? 'is invalid'}${hint}`
 }
@@ -50,10 +59,21 @@ const CODES: Record<string, string> = {
 export const errorResponses = fp<{ retryAfterSeconds: number }>(
   async (app, { retryAfterSeconds }) => {
     app.setErrorHandler((error: FastifyError, request, reply) => {
+      // A method the path does not take, refused by fastify before the 405 handler ran (e.g. a
+      // QUERY without Content-Type): still a 405.
+      const allow = allowedMethodsOf(request.routeOptions.config)
+      if (allow !== undefined) {
+        reply.header('allow', allow)
+        return sendError(reply, 405, 'method_not_allowed', `${request.method} is not allowed here; allowed: ${allow}`)
+      }
       if (error.validation) {
         return sendError(reply, 400, 'invalid_parameter', describeValidationError(error.validation, error.validationContext))
       }
       if (error instanceof InvalidParameterError) return sendError(reply, 400, error.code, error.message)
+      if (error instanceof IdempotencyUnavailableError) {
+        request.log.warn({ err: error }, 'idempotency keys not checked: answering 503')
+        return sendUnavailable(reply, retryAfterSeconds, 'the clicks could not be checked; retry later')
+      }
       if (error instanceof KafkaUnavailableError) {
         request.log.warn({ err: error }, 'Kafka did not acknowledge: answering 503')
         return sendUnavailable(reply, retryAfterSeconds, 'the event could not be stored; retry later')

@@ -64,7 +64,7 @@ export async function adminPublisherRoutes(app: FastifyInstance, deps: Pick<Inge
 
   app.get<Id>(
     '/publishers/:id',
-    { schema: { summary: 'A publisher (without its secret)', security, params, response: { 200: PublisherView, ...errorResponses(401, 404) } } },
+    { schema: { summary: 'A publisher (without its secret)', security, params, response: { 200: PublisherView, ...errorResponses(400, 401, 404) } } },
     async (request, reply) => {
       const publisher = await deps.publishers.publisher(request.params.id)
       return publisher ? publisherView(publisher) : sendError(reply, 404, 'not_found', `publisher ${request.params.id} does not exist`)

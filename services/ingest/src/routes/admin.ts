@@ -1,8 +1,16 @@
 import type { FastifyInstance } from 'fastify'
-import { campaignFromInput, partnerFromInput, type CampaignInput, type Partner, type PartnerInput } from '@clickjoin/campaigns'
+import {
+  campaignFromInput,
+  campaignInputOf,
+  campaignInputProblem,
+  partnerFromInput,
+  type CampaignInput,
+  type CampaignPatch,
+  type Partner,
+  type PartnerInput,
+} from '@clickjoin/campaigns'
 import type { IngestDeps } from '../app.ts'
 import { parseAllowListEntry } from '../domain/client-ip.ts'
-import { templateHostIsFixed } from '../domain/destination.ts'
 import { secretsEqual } from '../domain/partner-auth.ts'
 import { sendError } from '../plugins/errors.ts'
 import { adminPublisherRoutes } from './admin-publishers.ts'
@@ -11,6 +19,8 @@ import {
   getCampaignSchema,
   getPartnerSchema,
   listCampaignsSchema,
+  listPartnersSchema,
+  patchCampaignSchema,
   putCampaignSchema,
   putPartnerSchema,
 } from '../schemas/admin.ts'
@@ -36,15 +46,20 @@ export async function adminRoutes(app: FastifyInstance, deps: IngestDeps): Promi
   await app.register(adminPublisherRoutes, { publishers: deps.publishers })
 
   app.put<Id & { Body: CampaignInput }>('/campaigns/:id', { schema: putCampaignSchema }, async (request, reply) => {
-    const input = request.body
-    // A macro in scheme://host would let a click parameter pick the redirect host.
-    if (!templateHostIsFixed(input.destination)) {
-      return sendError(reply, 400, 'invalid_parameter', 'destination: macros are allowed in the path, query and fragment only, not in scheme://host:port')
-    }
-    if (input.fallback_url !== undefined && /[{}]/.test(input.fallback_url)) {
-      return sendError(reply, 400, 'invalid_parameter', 'fallback_url: must not contain macros')
-    }
-    const campaign = campaignFromInput(request.params.id, input)
+    const problem = campaignInputProblem(request.body)
+    if (problem) return sendError(reply, 400, 'invalid_parameter', problem)
+    const campaign = campaignFromInput(request.params.id, request.body)
+    await configStore.putCampaign(campaign)
+    return campaign
+  })
+
+  // Only the fields given change (SPEC §4); the result is checked like a PUT of the whole.
+  app.patch<Id & { Body: CampaignPatch }>('/campaigns/:id', { schema: patchCampaignSchema }, async (request, reply) => {
+    const current = configStore.campaign(request.params.id)
+    if (!current) return sendError(reply, 404, 'not_found', `campaign ${request.params.id} does not exist`)
+    const problem = campaignInputProblem(request.body)
+    if (problem) return sendError(reply, 400, 'invalid_parameter', problem)
+    const campaign = campaignFromInput(request.params.id, { ...campaignInputOf(current), ...request.body })
     await configStore.putCampaign(campaign)
     return campaign
   })
@@ -79,6 +94,13 @@ export async function adminRoutes(app: FastifyInstance, deps: IngestDeps): Promi
     await configStore.putPartner(partner)
     return partnerView(partner)
   })
+
+  app.get('/partners', { schema: listPartnersSchema }, async () => ({
+    partners: configStore
+      .partners()
+      .sort((a, b) => a.id.localeCompare(b.id))
+      .map(partnerView),
+  }))
 
   app.get<Id>('/partners/:id', { schema: getPartnerSchema }, async (request, reply) => {
     const partner = configStore.partner(request.params.id)

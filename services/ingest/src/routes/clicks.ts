@@ -53,10 +53,32 @@ class ClickRefused extends Error {
 }
 
 export async function clickRoutes(app: FastifyInstance, deps: IngestDeps): Promise<void> {
-  const { configStore, events, duplicates, keyring, metrics, settings } = deps
+  const { configStore, events, duplicates, keyring, metrics, settings, clickIdempotency } = deps
 
   /** Builds the destination and publishes the click; resolves once Kafka acknowledged it. */
   async function recordClick(click: ClickRequest): Promise<{ clickId: string; location: string }> {
+    const { event, location } = await clickEvent(click)
+    await events.click(event)
+    metrics.eventsPublished.inc({ kind: 'click' })
+    return { clickId: event.click_id, location }
+  }
+
+  /**
+   * An S2S item with an idempotency key: the click first minted for the key, published unless
+   * Kafka already acknowledged it (SPEC §2: a half-failed batch can be retried whole).
+   */
+  async function recordIdempotentClick(click: ClickRequest, partnerId: string, key: string): Promise<{ clickId: string; location: string }> {
+    const remembered = await clickIdempotency.claim(partnerId, key, await clickEvent(click))
+    if (!remembered.recorded) {
+      await events.click(remembered.event)
+      metrics.eventsPublished.inc({ kind: 'click' })
+      await clickIdempotency.markRecorded(partnerId, key, remembered)
+    }
+    return { clickId: remembered.event.click_id, location: remembered.location }
+  }
+
+  /** The click event of a request and where it sends the visitor. */
+  async function clickEvent(click: ClickRequest): Promise<{ event: ClickV1; location: string }> {
     const { campaign, params } = click
     const clickId = generateClickId(keyring, Date.now())
     const values: MacroValues = {
@@ -105,9 +127,7 @@ export async function clickRoutes(app: FastifyInstance, deps: IngestDeps): Promi
       window_seconds: campaign.window_seconds,
       max_window_seconds: longestWindow(campaign),
     }
-    await events.click(event)
-    metrics.eventsPublished.inc({ kind: 'click' })
-    return { clickId, location }
+    return { event, location }
   }
 
   async function trackingLink(request: FastifyRequest, reply: FastifyReply, campaignId: string, params: TrackingQuery) {
@@ -176,7 +196,8 @@ export async function clickRoutes(app: FastifyInstance, deps: IngestDeps): Promi
         request.body.map(async (item, index) => {
           try {
             const click = s2sClick(item, index, nowMs)
-            const { clickId, location } = await recordClick(click)
+            const key = (item as ClickBatchItem).idempotency_key
+            const { clickId, location } = key === undefined ? await recordClick(click) : await recordIdempotentClick(click, auth.partner.id, key)
             return { click_id: clickId, location }
           } catch (err) {
             if (err instanceof ClickRefused || err instanceof InvalidParameterError) {

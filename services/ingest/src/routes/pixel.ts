@@ -1,18 +1,24 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { IngestDeps } from '../app.ts'
 import { InvalidParameterError } from '../domain/conversion-params.ts'
-import { pixelSchema, type PixelQuery } from '../schemas/postbacks.ts'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { PixelQuery, pixelHeadSchema, pixelSchema } from '../schemas/postbacks.ts'
 import { CLICK_COOKIE } from './clicks.ts'
 import { postbackEvent, postbackFields } from './postbacks.ts'
 
 /** The smallest transparent 1×1 GIF. */
+const pixelQueryChecker = TypeCompiler.Compile(PixelQuery)
+
 export const TRANSPARENT_GIF = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64')
 
 /**
- * GET /pixel.gif: a browser conversion with no secret, so it is bound to a campaign that
- * allows it (pixel_enabled) — named by `campaign`, since a click ID does not carry its
- * campaign. Always a GIF (a broken image helps nobody); X-Clickjoin-Result says whether it
- * was recorded. Only when Kafka does not acknowledge is the status 503 (the GIF still comes).
+ * GET /pixel.gif: a browser conversion with no secret, so it is bound to the campaign it names
+ * (`campaign`, required) and has no partner: `partner` is ignored, and its identity is
+ * `(campaign, txn_id)` (SPEC §3), so a visitor cannot touch a partner's S2S conversion. Whether
+ * the click is of that campaign, and whether the click's campaign has pixel_enabled, only the
+ * attributor knows: it records `campaign_mismatch` / `pixel_disabled` rejections. Always a GIF
+ * (a broken image helps nobody); X-Clickjoin-Result says whether it was recorded. Only when
+ * Kafka does not acknowledge is the status 503 (the GIF still comes).
  */
 export async function pixelRoutes(app: FastifyInstance, deps: IngestDeps): Promise<void> {
   const { configStore, events, metrics, settings } = deps
@@ -30,21 +36,20 @@ export async function pixelRoutes(app: FastifyInstance, deps: IngestDeps): Promi
   app.get<{ Querystring: PixelQuery }>(
     '/pixel.gif',
     // Bad parameters must still get the GIF: validation errors come to the handler.
-    // No automatic HEAD route: a prefetcher's HEAD must not record a conversion.
+    // HEAD has its own route below: a prefetcher's HEAD must not record a conversion.
     { schema: pixelSchema, attachValidation: true, exposeHeadRoute: false },
     async (request, reply) => {
-      if (request.validationError) return gif(reply, 200, 'invalid_parameter')
+      if (request.validationError || !pixelQueryChecker.Check(request.query)) return gif(reply, 200, 'invalid_parameter')
       const query = request.query
       const campaign = query.campaign ? configStore.campaign(query.campaign) : undefined
       if (!campaign) return gif(reply, 200, query.campaign ? 'unknown_campaign' : 'missing_campaign')
-      if (!campaign.pixel_enabled) return gif(reply, 200, 'pixel_disabled')
       if (campaign.status === 'paused') return gif(reply, 200, 'campaign_paused')
-      const partnerId = query.partner && configStore.partner(query.partner) ? query.partner : ''
       let postback
       try {
         postback = postbackEvent(postbackFields(query, undefined), {
           channel: 'pixel',
-          partnerId,
+          partnerId: '',
+          campaignId: campaign.id,
           clickId: query.click_id || request.cookies[CLICK_COOKIE],
           nowMs: Date.now(),
         })
@@ -63,4 +68,7 @@ export async function pixelRoutes(app: FastifyInstance, deps: IngestDeps): Promi
       return gif(reply, 200, 'accepted')
     },
   )
+
+  // Link checkers and prefetchers: the image is there, nothing is recorded.
+  app.head('/pixel.gif', { schema: pixelHeadSchema, attachValidation: true }, async (_request, reply) => gif(reply, 200, 'not_recorded'))
 }

@@ -11,8 +11,8 @@ import {
   normalizeStatus,
   parseTimestamp,
 } from '../domain/conversion-params.ts'
-import { authenticatePartner } from '../domain/partner-auth.ts'
-import { sendError } from '../plugins/errors.ts'
+import { authenticatePartner, parseSignatureHeader } from '../domain/partner-auth.ts'
+import { sendError, sendUnavailable } from '../plugins/errors.ts'
 import { postbackGetSchema, postbackPostSchema, type PostbackFields } from '../schemas/postbacks.ts'
 import { partnerCredentials } from './partner-credentials.ts'
 
@@ -37,7 +37,7 @@ export function postbackFields(query: unknown, body: unknown): PostbackFields {
  */
 export function postbackEvent(
   fields: PostbackFields,
-  context: { channel: PostbackV1['channel']; partnerId: string; clickId: string | undefined; nowMs: number },
+  context: { channel: PostbackV1['channel']; partnerId: string; campaignId?: string; clickId: string | undefined; nowMs: number },
 ): PostbackV1 {
   const clickId = context.clickId ?? ''
   if (clickId === '') throw new InvalidParameterError('click_id', 'is required', 'missing_parameter')
@@ -59,15 +59,17 @@ export function postbackEvent(
     currency: normalizeCurrency(fields.currency),
     status: normalizeStatus(fields.status),
     conversion_ts: parseTimestamp('ts', fields.ts, context.nowMs, { maxFutureMs: MAX_FUTURE_SKEW_MS }) ?? context.nowMs,
+    ...(context.campaignId === undefined ? {} : { campaign_id: context.campaignId }),
   }
 }
 
 export async function postbackRoutes(app: FastifyInstance, deps: IngestDeps): Promise<void> {
-  const { configStore, events, metrics } = deps
+  const { configStore, events, metrics, signatureReplays, settings } = deps
 
   async function acceptPostback(request: FastifyRequest, reply: FastifyReply) {
     // Credentials first: an unauthenticated caller learns nothing about what else is wrong.
-    const auth = authenticatePartner(partnerCredentials(request), (id) => configStore.partner(id))
+    const credentials = partnerCredentials(request)
+    const auth = authenticatePartner(credentials, (id) => configStore.partner(id))
     if (!auth.ok) return sendError(reply, auth.status, auth.error, auth.message)
     const fields = postbackFields(request.query, request.body)
     const postback = postbackEvent(fields, {
@@ -76,7 +78,31 @@ export async function postbackRoutes(app: FastifyInstance, deps: IngestDeps): Pr
       clickId: fields.click_id,
       nowMs: Date.now(),
     })
-    await events.postback(postback)
+    // A signed request is accepted once (SPEC §3): its replay within the window is a duplicate.
+    const signature = credentials.signatureHeader === undefined ? undefined : parseSignatureHeader(credentials.signatureHeader)
+    let claim
+    try {
+      claim = signature && (await signatureReplays.claim(auth.partner.id, signature.timestamp, credentials.signedPayload))
+    } catch (err) {
+      request.log.warn({ err }, 'signed postback not checked for replay: Redis did not answer')
+      return sendUnavailable(reply, settings.retryAfterSeconds, 'the postback could not be checked; retry later')
+    }
+    if (claim?.kind === 'duplicate') {
+      reply.rejectReason = 'duplicate_signature'
+      return reply.code(200).send({ status: 'duplicate' })
+    }
+    if (claim?.kind === 'in_flight') {
+      return sendUnavailable(reply, settings.retryAfterSeconds, 'the same signed request is being recorded; retry later')
+    }
+    // A claim that cannot be settled only delays a retry (it expires): never worth failing the answer.
+    const settle = (stored: boolean) => claim?.settle(stored).catch((err: unknown) => request.log.warn({ err }, 'signature claim not settled'))
+    try {
+      await events.postback(postback)
+    } catch (err) {
+      await settle(false)
+      throw err
+    }
+    await settle(true)
     metrics.eventsPublished.inc({ kind: 'postback' })
     return reply.code(200).send({ status: 'accepted', postback_id: postback.postback_id })
   }

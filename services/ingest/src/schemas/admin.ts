@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { Campaign, CampaignInput, PartnerInput } from '@clickjoin/campaigns'
+import { Campaign, CampaignInput, CampaignPatch, PartnerInput } from '@clickjoin/campaigns'
 import { CampaignId, errorResponses, publisherParams } from './common.ts'
 
 export const IdParams = Type.Object({ id: CampaignId })
@@ -20,11 +20,18 @@ export const putCampaignSchema = {
   body: CampaignInput,
   response: { 200: Campaign, ...errorResponses(400, 401) },
 }
+export const patchCampaignSchema = {
+  summary: 'Change some fields of a campaign; the others keep their values',
+  security,
+  params: IdParams,
+  body: CampaignPatch,
+  response: { 200: Campaign, ...errorResponses(400, 401, 404) },
+}
 export const getCampaignSchema = {
   summary: 'A campaign',
   security,
   params: IdParams,
-  response: { 200: Campaign, ...errorResponses(401, 404) },
+  response: { 200: Campaign, ...errorResponses(400, 401, 404) },
 }
 export const listCampaignsSchema = {
   summary: 'Every campaign',
@@ -38,11 +45,16 @@ export const putPartnerSchema = {
   body: PartnerInput,
   response: { 200: PartnerView, ...errorResponses(400, 401) },
 }
+export const listPartnersSchema = {
+  summary: 'Every partner (without secrets)',
+  security,
+  response: { 200: Type.Object({ partners: Type.Array(PartnerView) }), ...errorResponses(401) },
+}
 export const getPartnerSchema = {
   summary: 'A partner (without its secret)',
   security,
   params: IdParams,
-  response: { 200: PartnerView, ...errorResponses(401, 404) },
+  response: { 200: PartnerView, ...errorResponses(400, 401, 404) },
 }
 export const campaignLinkSchema = {
   summary: 'The personalized tracking link of a campaign',

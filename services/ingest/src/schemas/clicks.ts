@@ -50,6 +50,13 @@ export const ClickBatchItem = Type.Object({
       description: 'click time: unix seconds or ISO 8601; at most 300 s ahead and 24 h back',
     }),
   ),
+  idempotency_key: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 128,
+      description: 'retried by the same partner within 24 h, the item answers the same click_id and is recorded once',
+    }),
+  ),
 })
 export type ClickBatchItem = Static<typeof ClickBatchItem>
 
@@ -64,7 +71,7 @@ export const clickBatchSchema = {
   body: Type.Array(Type.Unknown({ description: 'an item like ClickBatchItem' }), {
     minItems: 1,
     maxItems: MAX_CLICK_BATCH_ITEMS,
-    description: `up to ${MAX_CLICK_BATCH_ITEMS} items {campaign_id, pub?, sub1..sub5?, src?, cr?, uid?, ip?, ua?, ts?}`,
+    description: `up to ${MAX_CLICK_BATCH_ITEMS} items {campaign_id, pub?, sub1..sub5?, src?, cr?, uid?, ip?, ua?, ts?, idempotency_key?}`,
   }),
   response: {
     200: Type.Array(

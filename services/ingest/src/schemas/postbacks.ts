@@ -29,7 +29,13 @@ export const PostbackAccepted = Type.Object({
   postback_id: Type.String(),
 })
 
-const postbackResponses = { 200: PostbackAccepted, ...errorResponses(400, 401, 403, 413, 415, 503) }
+/** A signed request seen before within its window (a retry or a replay): nothing new recorded. */
+export const PostbackDuplicate = Type.Object({ status: Type.Literal('duplicate') })
+
+const postbackResponses = {
+  200: Type.Union([PostbackAccepted, PostbackDuplicate]),
+  ...errorResponses(400, 401, 403, 413, 415, 503),
+}
 
 export const postbackGetSchema = {
   summary: 'Conversion postback (query parameters)',
@@ -46,14 +52,36 @@ export const postbackPostSchema = {
 
 export const PixelQuery = Type.Object({
   ...PostbackFields.properties,
-  campaign: Type.Optional(CampaignId),
+  campaign: Type.Optional(Type.String({ ...CampaignId, description: 'the campaign whose pixel this is (required)' })),
 })
 export type PixelQuery = Static<typeof PixelQuery>
 
+const gifResponse = {
+  description: 'a 1×1 transparent GIF; header X-Clickjoin-Result says accepted or why not',
+  content: { 'image/gif': { schema: { type: 'string', format: 'binary' } } },
+}
+
+/**
+ * The pixel's query as the document states it: any text. The pixel refuses nothing (it always
+ * answers the GIF, SPEC §3); what it cannot record it says in X-Clickjoin-Result, after checking
+ * the query against PixelQuery itself.
+ */
+const PixelQueryAsDocumented = Type.Object(
+  Object.fromEntries(Object.keys(PixelQuery.properties).map((name) => [name, Type.Optional(Type.String())])),
+)
+
 export const pixelSchema = {
-  summary: 'Browser conversion pixel: always a 1×1 GIF; recorded only for a pixel-enabled campaign',
+  summary: 'Browser conversion pixel: always a 1×1 GIF',
   description:
-    'Needs campaign=<id> of a campaign with pixel_enabled; click_id defaults to the cj_cid cookie. ' +
-    'Header X-Clickjoin-Result says accepted or why not.',
-  querystring: PixelQuery,
+    'Needs campaign=<id>; click_id defaults to the cj_cid cookie; partner is ignored (the pixel has no partner). ' +
+    'It counts only for a click of that campaign while the campaign has pixel_enabled, else it is recorded as a ' +
+    'rejected conversion (campaign_mismatch, pixel_disabled). Its identity is (campaign, txn_id).',
+  querystring: PixelQueryAsDocumented,
+  response: { 200: gifResponse, 503: gifResponse },
+}
+
+export const pixelHeadSchema = {
+  summary: 'The pixel for link checkers: the GIF headers, nothing recorded',
+  querystring: PixelQueryAsDocumented,
+  response: { 200: gifResponse },
 }

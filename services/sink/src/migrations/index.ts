@@ -4,6 +4,7 @@ import { campaignReport } from './0002-campaign-report.ts'
 import { clickLookup } from './0003-click-lookup.ts'
 import { reportAtVolume } from './0004-report-at-volume.ts'
 import { postbackDeliveries } from './0005-postback-deliveries.ts'
+import { deadLetters } from './0006-dead-letters.ts'
 import { applyMigrations, type Migration, type MigrationLog } from './migration.ts'
 import { applyRetention, type RetentionDays } from './retention.ts'
 
@@ -13,7 +14,7 @@ export type { Migration } from './migration.ts'
 export type { RetentionDays } from './retention.ts'
 
 /** Every schema version, in order. Append; never edit one that has shipped. */
-export const migrations: readonly Migration[] = [eventTables, campaignReport, clickLookup, reportAtVolume, postbackDeliveries]
+export const migrations: readonly Migration[] = [eventTables, campaignReport, clickLookup, reportAtVolume, postbackDeliveries, deadLetters]
 
 /** Brings `database` to the latest schema and the configured retention. */
 export async function migrateSchema(

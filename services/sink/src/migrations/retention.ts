@@ -4,6 +4,8 @@ export interface RetentionDays {
   clicks: number
   postbacks: number
   conversions: number
+  /** Unset: kept forever. */
+  dead_letters?: number
 }
 
 /** The time column each table's rows expire by. */
@@ -12,6 +14,7 @@ const TTL_COLUMNS: Record<string, string> = {
   click_lookup: 'created_at',
   postbacks: 'received_at',
   conversions: 'conversion_ts',
+  dead_letters: 'received_at',
 }
 
 /**
