@@ -17,6 +17,14 @@ export interface BatchingProducerOptions {
   maxQueuedMessages?: number
   /** A caller whose message is not acknowledged by then gets KafkaUnavailableError. */
   ackTimeoutMs?: number
+  /**
+   * When the broker cannot be reached at start, start() resolves anyway and keeps connecting
+   * in the background (backoff up to 5 s); sends fail until then. For a caller that has
+   * somewhere else to put events meanwhile (ingest's journal). Default: start() throws.
+   */
+  connectInBackground?: boolean
+  /** Told about a failed (background) connection attempt. */
+  onConnectError?: (err: unknown) => void
   /** Called after every sendBatch, for metrics. */
   onBatch?: (stats: { messages: number; bytes: number; durationMs: number; ok: boolean }) => void
 }
@@ -24,8 +32,19 @@ export interface BatchingProducerOptions {
 export interface EventProducer {
   readonly id: string
   start(): Promise<void>
-  /** Resolves only once the broker acknowledged the message (acks from all in-sync replicas). */
-  send(topic: string, message: OutgoingMessage): Promise<void>
+  /**
+   * Resolves only once the broker acknowledged the message (acks from all in-sync replicas).
+   * An abort while the message still waits in the queue withdraws it (rejects with
+   * MessageWithdrawnError: it was never written); once its batch is on the wire it is too late
+   * and the abort does nothing.
+   */
+  send(topic: string, message: OutgoingMessage, options?: { signal?: AbortSignal }): Promise<void>
+  /**
+   * Writes these messages with one produce call, bypassing the queue, in their order (per
+   * partition), and resolves once the broker acknowledged all of them. For a caller that
+   * delivers a log in order (the ingest journal) and retries the same call until it succeeds.
+   */
+  sendInOrder(messages: ReadonlyArray<{ topic: string; message: OutgoingMessage }>): Promise<void>
   /** Sends everything queued and waits for it. */
   flush(): Promise<void>
   stop(): Promise<void>
@@ -44,7 +63,12 @@ export interface ProducerStats {
 
 /** The broker did not acknowledge in time, is unreachable, or the queue is full. Retry later. */
 export class KafkaUnavailableError extends Error {
-  override readonly name = 'KafkaUnavailableError'
+  override readonly name: string = 'KafkaUnavailableError'
+}
+
+/** The caller withdrew a message before it was sent: it is certainly not in Kafka. */
+export class MessageWithdrawnError extends KafkaUnavailableError {
+  override readonly name = 'MessageWithdrawnError'
 }
 
 interface Pending {
@@ -52,6 +76,8 @@ interface Pending {
   message: OutgoingMessage
   bytes: number
   settled: boolean
+  /** Handed to kafkajs: from here on it may be written whatever the caller does. */
+  sent: boolean
   timer: NodeJS.Timeout | undefined
   resolve: () => void
   reject: (err: Error) => void
@@ -145,6 +171,7 @@ export function createBatchingProducer(
       const p = queue[i]!
       if (p.settled) continue // timed out before it was sent: never write it
       if (batch.length >= maxBatchMessages || (batch.length > 0 && bytes + p.bytes > maxBatchBytes)) break
+      p.sent = true
       batch.push(p)
       bytes += p.bytes
     }
@@ -188,6 +215,25 @@ export function createBatchingProducer(
     }
   }
 
+  let reconnectTimer: NodeJS.Timeout | undefined
+  let connecting: Promise<void> | undefined
+  function connectLater(delayMs: number): void {
+    if (stopping) return
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = undefined
+      connecting = producer.connect().then(
+        () => {
+          connecting = undefined
+        },
+        (err: unknown) => {
+          connecting = undefined
+          options.onConnectError?.(err)
+          connectLater(Math.min(delayMs * 2, 5_000))
+        },
+      )
+    }, delayMs)
+  }
+
   async function flush(): Promise<void> {
     while (inFlight.size > 0 || queue.some((p) => !p.settled)) {
       if (queue.length > 0 && inFlight.size < maxInFlight) startBatch()
@@ -198,28 +244,61 @@ export function createBatchingProducer(
   return {
     id: 'kafka-producer',
     async start() {
-      await producer.connect()
+      try {
+        await producer.connect()
+      } catch (err) {
+        if (!options.connectInBackground) throw err
+        options.onConnectError?.(err)
+        lastError = { message: `cannot connect: ${err instanceof Error ? err.message : String(err)}`, at: Date.now() }
+        void connectLater(250)
+      }
     },
-    send(topic, message) {
+    send(topic, message, sendOptions) {
       if (stopping) return Promise.reject(new KafkaUnavailableError('producer is stopping'))
       if (queue.length >= maxQueued) {
         return Promise.reject(new KafkaUnavailableError(`producer queue full (${maxQueued} messages)`))
       }
       return new Promise<void>((resolve, reject) => {
         const bytes = message.key.length + message.value.length
-        const p: Pending = { topic, message, bytes, settled: false, timer: undefined, resolve, reject }
+        const p: Pending = { topic, message, bytes, settled: false, sent: false, timer: undefined, resolve, reject }
         p.timer = setTimeout(
           () => settle(p, new KafkaUnavailableError(`no acknowledgement from Kafka within ${ackTimeoutMs} ms`)),
           ackTimeoutMs,
+        )
+        sendOptions?.signal?.addEventListener(
+          'abort',
+          () => {
+            if (!p.sent) settle(p, new MessageWithdrawnError('withdrawn before it was sent'))
+          },
+          { once: true },
         )
         queue.push(p)
         queuedBytes += bytes
         schedule()
       })
     },
+    async sendInOrder(messages) {
+      const byTopic = new Map<string, TopicMessages>()
+      for (const { topic, message } of messages) {
+        let entry = byTopic.get(topic)
+        if (!entry) byTopic.set(topic, (entry = { topic, messages: [] }))
+        entry.messages.push(message)
+      }
+      try {
+        await producer.sendBatch({ topicMessages: [...byTopic.values()], acks: -1 })
+        lastError = undefined
+        counters.messagesAcked += messages.length
+      } catch (err) {
+        lastError = { message: err instanceof Error ? err.message : String(err), at: Date.now() }
+        counters.messagesFailed += messages.length
+        throw new KafkaUnavailableError(`Kafka did not acknowledge: ${lastError.message}`, { cause: err })
+      }
+    },
     flush,
     async stop() {
       stopping = true
+      if (reconnectTimer) clearTimeout(reconnectTimer)
+      await connecting?.catch(() => undefined)
       await flush()
       await producer.disconnect()
     },

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
-import { Counter, Histogram, type Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import type { JournalStats } from '../journal/journal.ts'
 
 /** The service's own Prometheus metrics, on the registry `/metrics` serves. */
 export function createIngestMetrics(registry: Registry) {
@@ -42,6 +43,17 @@ export function createIngestMetrics(registry: Registry) {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
+    journaled: new Counter({
+      name: 'clickjoin_ingest_journal_appended_total',
+      help: 'Browser events put in the local journal instead of Kafka, by reason (backlog: the journal was not empty; kafka_down; timeout; error)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    journalDelivered: new Counter({
+      name: 'clickjoin_ingest_journal_delivered_total',
+      help: 'Journaled events acknowledged by Kafka',
+      registers: [registry],
+    }),
     redisErrors: new Counter({
       name: 'clickjoin_ingest_redis_errors_total',
       help: 'Redis commands that failed on the hot path (duplicate-click flag)',
@@ -50,6 +62,35 @@ export function createIngestMetrics(registry: Registry) {
   }
 }
 export type IngestMetrics = ReturnType<typeof createIngestMetrics>
+
+/** Gauges read from the journal when /metrics is scraped. */
+export function registerJournalGauges(registry: Registry, stats: () => JournalStats, now: () => number = Date.now): void {
+  new Gauge({
+    name: 'clickjoin_ingest_journal_bytes',
+    help: 'Bytes of undelivered events in the local journal (INGEST_JOURNAL_MAX_BYTES bounds it)',
+    registers: [registry],
+    collect() {
+      this.set(stats().bytes)
+    },
+  })
+  new Gauge({
+    name: 'clickjoin_ingest_journal_events',
+    help: 'Undelivered events in the local journal',
+    registers: [registry],
+    collect() {
+      this.set(stats().events)
+    },
+  })
+  new Gauge({
+    name: 'clickjoin_ingest_journal_oldest_age_seconds',
+    help: 'Age of the oldest undelivered event in the local journal (0 when empty)',
+    registers: [registry],
+    collect() {
+      const oldest = stats().oldestAppendedAtMs
+      this.set(oldest === undefined ? 0 : Math.max(0, (now() - oldest) / 1000))
+    },
+  })
+}
 
 /** The producer's onBatch callback. */
 export function observeKafkaBatch(metrics: IngestMetrics) {

@@ -39,6 +39,8 @@ interface ClickRequest {
   referer: string
   isBot: boolean
   passthrough: ReadonlyArray<readonly [string, string]>
+  /** A visitor's tracking link: during a Kafka outage the click goes to the local journal. */
+  browser?: boolean
 }
 
 /** A click that could not be recorded because of its parameters. */
@@ -105,7 +107,7 @@ export async function clickRoutes(app: FastifyInstance, deps: IngestDeps): Promi
       window_seconds: campaign.window_seconds,
       max_window_seconds: longestWindow(campaign),
     }
-    await events.click(event)
+    await events.click(event, { browser: click.browser === true })
     metrics.eventsPublished.inc({ kind: 'click' })
     return { clickId, location }
   }
@@ -134,6 +136,7 @@ export async function clickRoutes(app: FastifyInstance, deps: IngestDeps): Promi
         // Link unfurlers and prefetchers send HEAD: flagged, never dropped (SPEC §5).
         isBot: request.method === 'HEAD' || isbot(userAgent),
         passthrough: campaign.passthrough ? passthroughParams(request.url) : [],
+        browser: true,
       })
       reply.setCookie(CLICK_COOKIE, clickId, {
         path: '/',
