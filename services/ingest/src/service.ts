@@ -7,7 +7,7 @@ import { createBatchingProducer, createKafka, ensurePipelineTopics, type EventPr
 import { componentLifecycle, createMetricsRegistry, type Component, type RunnableService } from '@clickjoin/service-runtime'
 import { buildIngestServer } from './app.ts'
 import type { IngestConfig } from './config.ts'
-import { createDuplicateClickDetector } from './domain/duplicate-clicks.ts'
+import { createSharedClickWindow, type DuplicateClickDetector } from './domain/duplicate-clicks.ts'
 import { createEventPublisher } from './domain/events.ts'
 import { createJournalDrainer } from './journal/drainer.ts'
 import { createJournal, type Journal } from './journal/journal.ts'
@@ -20,6 +20,8 @@ export interface IngestService extends RunnableService {
   /** Browser events waiting for Kafka (SPEC §2 "When Kafka is unavailable"). */
   journal: Journal
   configStore: ConfigStore
+  /** The shared duplicate-click window. */
+  duplicates: DuplicateClickDetector
   /** In starting order; stopped in reverse. */
   components: readonly Component[]
   /** The bound HTTP address after start (PORT 0 picks a free port). */
@@ -28,6 +30,8 @@ export interface IngestService extends RunnableService {
 
 export interface IngestDepsOverrides {
   logger?: FastifyServerOptions['logger']
+  /** The duplicate-click window's clock (tests move it instead of waiting a minute). */
+  clock?: () => number
 }
 
 /** A ready Redis component: ioredis reports its connection state without a round trip. */
@@ -89,6 +93,13 @@ export async function createIngestService(config: IngestConfig, deps: IngestDeps
   const redis = new Redis(config.redisUrl, { ...redisOptions, enableAutoPipelining: true, commandTimeout: 1_000 })
   const subscriber = new Redis(config.redisUrl, redisOptions)
   const configStore = createConfigStore({ redis, subscriber, keyPrefix: config.redisKeyPrefix })
+  const clickWindow = createSharedClickWindow({
+    redis,
+    subscriber: new Redis(config.redisUrl, redisOptions),
+    channel: `${config.redisKeyPrefix}click-window`,
+    ...(deps.clock ? { now: deps.clock } : {}),
+    onRedisError: () => metrics.redisErrors.inc(),
+  })
   const redisClient = redisComponent('redis', redis)
   const redisSubscriber = redisComponent('redis-subscriber', subscriber)
   const readinessOf: Component[] = [
@@ -99,6 +110,7 @@ export async function createIngestService(config: IngestConfig, deps: IngestDeps
     configStore,
     redisClient,
     redisSubscriber,
+    clickWindow,
   ]
 
   const server = await buildIngestServer(
@@ -110,7 +122,7 @@ export async function createIngestService(config: IngestConfig, deps: IngestDeps
         fallbackMs: config.journalFallbackMs,
         onJournaled: (reason) => metrics.journaled.inc({ reason }),
       }),
-      duplicates: createDuplicateClickDetector(redis, config.redisKeyPrefix, () => metrics.redisErrors.inc()),
+      duplicates: clickWindow,
       keyring: createClickIdKeyring({ keys: config.clickIdKeys, currentKeyId: config.clickIdKeyId }),
       metrics,
       registry,
@@ -136,6 +148,7 @@ export async function createIngestService(config: IngestConfig, deps: IngestDeps
     redisClient,
     redisSubscriber,
     configStore,
+    clickWindow,
     {
       id: 'http',
       start: async () => {
@@ -155,6 +168,7 @@ export async function createIngestService(config: IngestConfig, deps: IngestDeps
     producer,
     journal,
     configStore,
+    duplicates: clickWindow,
     components,
     start: () => lifecycle.start(),
     stop: () => lifecycle.stop(),

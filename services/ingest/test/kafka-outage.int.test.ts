@@ -166,11 +166,21 @@ describe('the journal full', () => {
     expect(pixel.statusCode).toBe(503)
     expect(pixel.headers['retry-after']).toBeDefined()
     expect((await readyz(svc)).statusCode).toBe(503)
+    // A visitor refused now and retrying later is not a duplicate: the refused click was never recorded.
+    const visitor = { url: '/c/c?format=json', headers: { 'user-agent': 'Mozilla/5.0 retry' }, remoteAddress: '203.0.113.44' }
+    const refusedVisitor = await svc.app.inject(visitor)
+    expect(refusedVisitor.statusCode).toBe(503)
 
     await restartBroker()
     await waitFor(() => svc.journal.stats().events, (n) => n === 0, 90_000, 'the journal to be delivered')
     expect((await click(svc)).status).toBe(302)
+    const retried = await svc.app.inject(visitor)
+    const again = await svc.app.inject(visitor)
+    expect([retried.statusCode, again.statusCode]).toEqual([200, 200])
     const counts = await clickCounts(svc)
     for (const res of accepted) expect(counts.get(res.clickId!)).toBe(1)
+    const flags = new Map((await readTopic(svc.brokers, svc.topics.clicks)).map((m) => JSON.parse(m.value) as ClickV1).map((c) => [c.click_id, c.is_duplicate]))
+    expect(flags.get(retried.json<{ click_id: string }>().click_id)).toBe(false)
+    expect(flags.get(again.json<{ click_id: string }>().click_id)).toBe(true)
   })
 })

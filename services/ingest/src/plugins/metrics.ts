@@ -56,7 +56,7 @@ export function createIngestMetrics(registry: Registry) {
     }),
     redisErrors: new Counter({
       name: 'clickjoin_ingest_redis_errors_total',
-      help: 'Redis commands that failed on the hot path (duplicate-click flag)',
+      help: 'Redis commands that failed on the click path (publishing clicks to the shared duplicate-click window)',
       registers: [registry],
     }),
   }

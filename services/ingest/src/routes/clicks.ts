@@ -83,7 +83,7 @@ export async function clickRoutes(app: FastifyInstance, deps: IngestDeps): Promi
     if (location.length > FIELD_MAX_LENGTH.destination) {
       throw new ClickRefused(414, 'destination_too_long', `the destination URL would exceed ${FIELD_MAX_LENGTH.destination} characters`)
     }
-    const isDuplicate = await duplicates.isDuplicate(campaign.id, click.ip, click.userAgent)
+    const duplicate = duplicates.check(campaign.id, click.ip, click.userAgent)
     const event: ClickV1 = {
       v: 1,
       click_id: clickId,
@@ -103,11 +103,13 @@ export async function clickRoutes(app: FastifyInstance, deps: IngestDeps): Promi
       referer: truncateText(click.referer, FIELD_MAX_LENGTH.referer),
       destination: location,
       is_bot: click.isBot,
-      is_duplicate: isDuplicate,
+      is_duplicate: duplicate.duplicate,
       window_seconds: campaign.window_seconds,
       max_window_seconds: longestWindow(campaign),
     }
     await events.click(event, { browser: click.browser === true })
+    // Only a recorded click counts for the window: a retry after a 503 is not a duplicate.
+    duplicate.remember()
     metrics.eventsPublished.inc({ kind: 'click' })
     return { clickId, location }
   }
