@@ -34,11 +34,11 @@ export interface EventProducer {
   start(): Promise<void>
   /**
    * Resolves only once the broker acknowledged the message (acks from all in-sync replicas).
-   * An abort while the message still waits in the queue withdraws it (rejects with
-   * MessageWithdrawnError: it was never written); once its batch is on the wire it is too late
-   * and the abort does nothing.
+   * Rejects when no ack came within the ack timeout (or `options.timeoutMs`, if shorter): with
+   * MessageWithdrawnError when the message was still queued (it was never written), else with
+   * KafkaUnavailableError (its batch is on the wire and may still be written).
    */
-  send(topic: string, message: OutgoingMessage, options?: { signal?: AbortSignal }): Promise<void>
+  send(topic: string, message: OutgoingMessage, options?: { timeoutMs?: number }): Promise<void>
   /**
    * Writes these messages with one produce call, bypassing the queue, in their order (per
    * partition), and resolves once the broker acknowledged all of them. For a caller that
@@ -78,7 +78,8 @@ interface Pending {
   settled: boolean
   /** Handed to kafkajs: from here on it may be written whatever the caller does. */
   sent: boolean
-  timer: NodeJS.Timeout | undefined
+  /** performance.now() by which it must be acknowledged. */
+  deadline: number
   resolve: () => void
   reject: (err: Error) => void
 }
@@ -135,7 +136,6 @@ export function createBatchingProducer(
   function settle(p: Pending, err?: Error): void {
     if (p.settled) return
     p.settled = true
-    if (p.timer) clearTimeout(p.timer)
     if (err) p.reject(err)
     else p.resolve()
   }
@@ -180,8 +180,33 @@ export function createBatchingProducer(
     return batch
   }
 
+  // One timer for every outstanding message (not one per message: a timer per click was a
+  // measurable share of ingest's CPU): every DEADLINE_TICK_MS, settle what is past its deadline.
+  const DEADLINE_TICK_MS = 25
+  const sentBatches = new Set<Pending[]>()
+  let deadlineTimer: NodeJS.Timeout | undefined
+  function watchDeadlines(): void {
+    deadlineTimer ??= setInterval(expireDeadlines, DEADLINE_TICK_MS)
+  }
+  function expireDeadlines(): void {
+    const t = performance.now()
+    for (const p of queue) {
+      if (!p.settled && p.deadline <= t) settle(p, new MessageWithdrawnError('no acknowledgement from Kafka in time; withdrawn before it was sent'))
+    }
+    for (const batch of sentBatches) {
+      for (const p of batch) {
+        if (!p.settled && p.deadline <= t) settle(p, new KafkaUnavailableError('no acknowledgement from Kafka in time'))
+      }
+    }
+    if (queue.length === 0 && sentBatches.size === 0 && deadlineTimer) {
+      clearInterval(deadlineTimer)
+      deadlineTimer = undefined
+    }
+  }
+
   async function sendNextBatch(): Promise<void> {
     const batch = takeBatch()
+    if (batch.length > 0) sentBatches.add(batch)
     if (batch.length > 0) {
       const byTopic = new Map<string, TopicMessages>()
       let bytes = 0
@@ -211,6 +236,7 @@ export function createBatchingProducer(
         durationMs: performance.now() - started,
         ok: !error,
       })
+      sentBatches.delete(batch)
       for (const p of batch) settle(p, error)
     }
   }
@@ -260,19 +286,10 @@ export function createBatchingProducer(
       }
       return new Promise<void>((resolve, reject) => {
         const bytes = message.key.length + message.value.length
-        const p: Pending = { topic, message, bytes, settled: false, sent: false, timer: undefined, resolve, reject }
-        p.timer = setTimeout(
-          () => settle(p, new KafkaUnavailableError(`no acknowledgement from Kafka within ${ackTimeoutMs} ms`)),
-          ackTimeoutMs,
-        )
-        sendOptions?.signal?.addEventListener(
-          'abort',
-          () => {
-            if (!p.sent) settle(p, new MessageWithdrawnError('withdrawn before it was sent'))
-          },
-          { once: true },
-        )
+        const timeoutMs = Math.min(ackTimeoutMs, sendOptions?.timeoutMs ?? ackTimeoutMs)
+        const p: Pending = { topic, message, bytes, settled: false, sent: false, deadline: performance.now() + timeoutMs, resolve, reject }
         queue.push(p)
+        watchDeadlines()
         queuedBytes += bytes
         schedule()
       })
@@ -300,6 +317,8 @@ export function createBatchingProducer(
       if (reconnectTimer) clearTimeout(reconnectTimer)
       await connecting?.catch(() => undefined)
       await flush()
+      if (deadlineTimer) clearInterval(deadlineTimer)
+      deadlineTimer = undefined
       await producer.disconnect()
     },
     stats: () => ({ ...counters }),

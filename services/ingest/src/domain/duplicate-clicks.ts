@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { hash, randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Component } from '@clickjoin/service-runtime'
 
@@ -55,7 +55,8 @@ export class ClickWindow {
 
 /** Key of a visitor for one campaign: a hash, so no IP or user agent is kept or sent anywhere. */
 export function visitorKey(campaignId: string, ip: string, userAgent: string): string {
-  return createHash('sha256').update(`${campaignId}\n${ip}\n${userAgent}`).digest('base64url').slice(0, 22)
+  // One-shot hash: no Hash object per click.
+  return hash('sha256', `${campaignId}\n${ip}\n${userAgent}`, 'base64url').slice(0, 22)
 }
 
 export interface SharedClickWindowOptions {

@@ -7,7 +7,7 @@ import {
   type PostbackV1,
   type TopicNames,
 } from '@clickjoin/contracts'
-import type { EventProducer, OutgoingMessage } from '@clickjoin/kafka'
+import { MessageWithdrawnError, type EventProducer, type OutgoingMessage } from '@clickjoin/kafka'
 import type { Journal } from '../journal/journal.ts'
 
 /**
@@ -62,26 +62,9 @@ function journaledSend(producer: EventProducer, { journal, fallbackMs, onJournal
   return (topic: string, message: OutgoingMessage): Promise<void> => {
     if (journal.hasUndelivered()) return toJournal(topic, message, 'backlog')
     if (!producer.health().ok) return toJournal(topic, message, 'kafka_down')
-    return new Promise<void>((resolve, reject) => {
-      const withdraw = new AbortController()
-      let decided = false
-      const divert = (reason: JournalReason) => {
-        if (decided) return
-        decided = true
-        clearTimeout(timer)
-        withdraw.abort()
-        toJournal(topic, message, reason).then(resolve, reject)
-      }
-      const timer = setTimeout(() => divert('timeout'), fallbackMs)
-      producer.send(topic, message, { signal: withdraw.signal }).then(
-        () => {
-          if (decided) return
-          decided = true
-          clearTimeout(timer)
-          resolve()
-        },
-        () => divert('error'),
-      )
-    })
+    return producer.send(topic, message, { timeoutMs: fallbackMs }).catch((err: unknown) =>
+      // MessageWithdrawnError: still queued at the deadline, so certainly not written.
+      toJournal(topic, message, err instanceof MessageWithdrawnError ? 'timeout' : 'error'),
+    )
   }
 }

@@ -56,6 +56,8 @@ class ClickRefused extends Error {
 
 export async function clickRoutes(app: FastifyInstance, deps: IngestDeps): Promise<void> {
   const { configStore, events, duplicates, keyring, metrics, settings } = deps
+  const isBotAgent = cachedBotCheck()
+  const clickPublished = metrics.eventsPublished.labels('click')
 
   /** Builds the destination and publishes the click; resolves once Kafka acknowledged it. */
   async function recordClick(click: ClickRequest): Promise<{ clickId: string; location: string }> {
@@ -110,7 +112,7 @@ export async function clickRoutes(app: FastifyInstance, deps: IngestDeps): Promi
     await events.click(event, { browser: click.browser === true })
     // Only a recorded click counts for the window: a retry after a 503 is not a duplicate.
     duplicate.remember()
-    metrics.eventsPublished.inc({ kind: 'click' })
+    clickPublished.inc()
     return { clickId, location }
   }
 
@@ -136,7 +138,7 @@ export async function clickRoutes(app: FastifyInstance, deps: IngestDeps): Promi
         userAgent,
         referer: request.headers.referer ?? '',
         // Link unfurlers and prefetchers send HEAD: flagged, never dropped (SPEC §5).
-        isBot: request.method === 'HEAD' || isbot(userAgent),
+        isBot: request.method === 'HEAD' || isBotAgent(userAgent),
         passthrough: campaign.passthrough ? passthroughParams(request.url) : [],
         browser: true,
       })
@@ -219,6 +221,23 @@ export async function clickRoutes(app: FastifyInstance, deps: IngestDeps): Promi
       isBot: isbot(userAgent),
       passthrough: [],
     }
+  }
+}
+
+/**
+ * isbot's pattern costs about 10 µs per user agent, and a tracking link sees the same few
+ * thousand browsers over and over: remember the answers (bounded; forgotten all at once when full).
+ */
+function cachedBotCheck(): (userAgent: string) => boolean {
+  const answers = new Map<string, boolean>()
+  return (userAgent) => {
+    let bot = answers.get(userAgent)
+    if (bot === undefined) {
+      bot = isbot(userAgent)
+      if (answers.size >= 10_000) answers.clear()
+      answers.set(userAgent, bot)
+    }
+    return bot
   }
 }
 
