@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freePort, startKafkaBroker, type KafkaBroker } from '@clickjoin/local-stack'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { freePort, startKafkaBroker, startProcess, type KafkaBroker, type ManagedProcess } from '@clickjoin/local-stack'
 import { readTopic, tempDir, uniqueName, waitFor } from '@clickjoin/local-stack/testing'
 import type { ClickV1, PostbackV1 } from '@clickjoin/contracts'
-import { putCampaign, putPartner, startTestIngest } from './harness.ts'
+import { adminHeaders, putCampaign, putPartner, startTestIngest, testIngestEnv } from './harness.ts'
 
 // SPEC §2 "When Kafka is unavailable": browser routes keep answering from the local journal,
 // S2S routes answer 503; once Kafka is back, every journaled event is in Kafka once.
@@ -189,6 +191,56 @@ describe('ingest restarted while its journal holds events', () => {
     const counts = await clickCounts(second)
     for (const res of [...beforeRestart, ...afterRestart]) expect(counts.get(res.clickId!), res.clickId).toBe(1)
     expect(counts.size).toBe(80)
+  })
+})
+
+describe('kill -9 of ingest during the outage', () => {
+  it('the restarted process answers again and delivers what the killed one journaled, once', async () => {
+    const ingestDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+    const httpPort = await freePort()
+    const env = { ...process.env, ...testIngestEnv({ KAFKA_BROKERS: broker.brokers.join(','), PORT: String(httpPort), HOST: '127.0.0.1', LOG_LEVEL: 'warn' }) }
+    const base = `http://127.0.0.1:${httpPort}`
+    const logFile = path.join(await tempDir('ingest-kill'), 'ingest.log')
+    const start = async (): Promise<ManagedProcess> => {
+      const child = startProcess('ingest', process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: ingestDir, env, logFile })
+      await waitFor(async () => (await fetch(`${base}/healthz`).catch(() => undefined))?.status, (s) => s === 200, 60_000, 'ingest to listen')
+      return child
+    }
+    const clickOver = async () => {
+      const res = await fetch(`${base}/c/c`, { redirect: 'manual', headers: { 'user-agent': `agent-${Math.random()}` } })
+      const location = res.headers.get('location')
+      return { status: res.status, clickId: location ? new URL(location).searchParams.get('cid')! : undefined }
+    }
+    let child = await start()
+    try {
+      const put = await fetch(`${base}/admin/campaigns/c`, {
+        method: 'PUT',
+        headers: { ...adminHeaders, 'content-type': 'application/json' },
+        body: JSON.stringify({ destination: 'https://shop.example/?cid={click_id}', status: 'active' }),
+      })
+      expect(put.status).toBe(200)
+      await broker.process.kill()
+      const beforeKill = await Promise.all(Array.from({ length: 60 }, clickOver))
+      await child.kill() // SIGKILL: no shutdown, the journal as the last fsync left it
+      child = await start()
+      await waitFor(async () => (await clickOver()).status, (s) => s === 302, 30_000, 'the restarted ingest to redirect')
+      const afterRestart = await Promise.all(Array.from({ length: 30 }, clickOver))
+      const all = [...beforeKill, ...afterRestart]
+      for (const r of all) expect(r.status).toBe(302)
+
+      await restartBroker()
+      const journalEvents = async () => Number(/^clickjoin_ingest_journal_events(?:\{[^}]*\})? (\S+)$/m.exec(await (await fetch(`${base}/metrics`)).text())?.[1])
+      await waitFor(journalEvents, (n) => n === 0, 90_000, 'the journal to be delivered')
+      const counts = new Map<string, number>()
+      const topic = `${env['KAFKA_TOPIC_PREFIX']}clicks`
+      for (const m of await readTopic(broker.brokers, topic, 60_000)) {
+        const id = (JSON.parse(m.value) as ClickV1).click_id
+        counts.set(id, (counts.get(id) ?? 0) + 1)
+      }
+      for (const r of all) expect(counts.get(r.clickId!), r.clickId).toBe(1)
+    } finally {
+      await child.stop(10_000)
+    }
   })
 })
 
