@@ -201,7 +201,7 @@ function journalComponent(journal: Journal, maxBytes: number): Component {
       const age = oldestAppendedAtMs === undefined ? 0 : Math.round((Date.now() - oldestAppendedAtMs) / 1000)
       const detail = `${events} events (${bytes} of ${maxBytes} bytes) wait for Kafka, the oldest for ${age} s`
       // Less room than a few clicks: the browser routes refuse with 503 now.
-      if (bytes > maxBytes - 64 * 1024) return { ok: false, detail: `full: ${detail}` }
+      if (bytes > maxBytes - Math.min(64 * 1024, maxBytes / 10)) return { ok: false, detail: `full: ${detail}` }
       return { ok: true, degraded: true, detail }
     },
   }
