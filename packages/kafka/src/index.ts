@@ -2,6 +2,7 @@ export { createKafka, type KafkaConnectionOptions } from './client.ts'
 export {
   createBatchingProducer,
   KafkaUnavailableError,
+  MessageWithdrawnError,
   type BatchingProducerOptions,
   type EventProducer,
   type OutgoingMessage,

@@ -17,6 +17,14 @@ export interface BatchingProducerOptions {
   maxQueuedMessages?: number
   /** A caller whose message is not acknowledged by then gets KafkaUnavailableError. */
   ackTimeoutMs?: number
+  /**
+   * When the broker cannot be reached at start, start() resolves anyway and keeps connecting
+   * in the background (backoff up to 5 s); sends fail until then. For a caller that has
+   * somewhere else to put events meanwhile (ingest's journal). Default: start() throws.
+   */
+  connectInBackground?: boolean
+  /** Told about a failed (background) connection attempt. */
+  onConnectError?: (err: unknown) => void
   /** Called after every sendBatch, for metrics. */
   onBatch?: (stats: { messages: number; bytes: number; durationMs: number; ok: boolean }) => void
 }
@@ -24,8 +32,19 @@ export interface BatchingProducerOptions {
 export interface EventProducer {
   readonly id: string
   start(): Promise<void>
-  /** Resolves only once the broker acknowledged the message (acks from all in-sync replicas). */
-  send(topic: string, message: OutgoingMessage): Promise<void>
+  /**
+   * Resolves only once the broker acknowledged the message (acks from all in-sync replicas).
+   * Rejects when no ack came within the ack timeout (or `options.timeoutMs`, if shorter): with
+   * MessageWithdrawnError when the message was still queued (it was never written), else with
+   * KafkaUnavailableError (its batch is on the wire and may still be written).
+   */
+  send(topic: string, message: OutgoingMessage, options?: { timeoutMs?: number }): Promise<void>
+  /**
+   * Writes these messages with one produce call, bypassing the queue, in their order (per
+   * partition), and resolves once the broker acknowledged all of them. For a caller that
+   * delivers a log in order (the ingest journal) and retries the same call until it succeeds.
+   */
+  sendInOrder(messages: ReadonlyArray<{ topic: string; message: OutgoingMessage }>): Promise<void>
   /** Sends everything queued and waits for it. */
   flush(): Promise<void>
   stop(): Promise<void>
@@ -44,7 +63,12 @@ export interface ProducerStats {
 
 /** The broker did not acknowledge in time, is unreachable, or the queue is full. Retry later. */
 export class KafkaUnavailableError extends Error {
-  override readonly name = 'KafkaUnavailableError'
+  override readonly name: string = 'KafkaUnavailableError'
+}
+
+/** The caller withdrew a message before it was sent: it is certainly not in Kafka. */
+export class MessageWithdrawnError extends KafkaUnavailableError {
+  override readonly name = 'MessageWithdrawnError'
 }
 
 interface Pending {
@@ -52,7 +76,10 @@ interface Pending {
   message: OutgoingMessage
   bytes: number
   settled: boolean
-  timer: NodeJS.Timeout | undefined
+  /** Handed to kafkajs: from here on it may be written whatever the caller does. */
+  sent: boolean
+  /** performance.now() by which it must be acknowledged. */
+  deadline: number
   resolve: () => void
   reject: (err: Error) => void
 }
@@ -109,7 +136,6 @@ export function createBatchingProducer(
   function settle(p: Pending, err?: Error): void {
     if (p.settled) return
     p.settled = true
-    if (p.timer) clearTimeout(p.timer)
     if (err) p.reject(err)
     else p.resolve()
   }
@@ -145,6 +171,7 @@ export function createBatchingProducer(
       const p = queue[i]!
       if (p.settled) continue // timed out before it was sent: never write it
       if (batch.length >= maxBatchMessages || (batch.length > 0 && bytes + p.bytes > maxBatchBytes)) break
+      p.sent = true
       batch.push(p)
       bytes += p.bytes
     }
@@ -153,8 +180,33 @@ export function createBatchingProducer(
     return batch
   }
 
+  // One timer for every outstanding message (not one per message: a timer per click was a
+  // measurable share of ingest's CPU): every DEADLINE_TICK_MS, settle what is past its deadline.
+  const DEADLINE_TICK_MS = 25
+  const sentBatches = new Set<Pending[]>()
+  let deadlineTimer: NodeJS.Timeout | undefined
+  function watchDeadlines(): void {
+    deadlineTimer ??= setInterval(expireDeadlines, DEADLINE_TICK_MS)
+  }
+  function expireDeadlines(): void {
+    const t = performance.now()
+    for (const p of queue) {
+      if (!p.settled && p.deadline <= t) settle(p, new MessageWithdrawnError('no acknowledgement from Kafka in time; withdrawn before it was sent'))
+    }
+    for (const batch of sentBatches) {
+      for (const p of batch) {
+        if (!p.settled && p.deadline <= t) settle(p, new KafkaUnavailableError('no acknowledgement from Kafka in time'))
+      }
+    }
+    if (queue.length === 0 && sentBatches.size === 0 && deadlineTimer) {
+      clearInterval(deadlineTimer)
+      deadlineTimer = undefined
+    }
+  }
+
   async function sendNextBatch(): Promise<void> {
     const batch = takeBatch()
+    if (batch.length > 0) sentBatches.add(batch)
     if (batch.length > 0) {
       const byTopic = new Map<string, TopicMessages>()
       let bytes = 0
@@ -184,8 +236,28 @@ export function createBatchingProducer(
         durationMs: performance.now() - started,
         ok: !error,
       })
+      sentBatches.delete(batch)
       for (const p of batch) settle(p, error)
     }
+  }
+
+  let reconnectTimer: NodeJS.Timeout | undefined
+  let connecting: Promise<void> | undefined
+  function connectLater(delayMs: number): void {
+    if (stopping) return
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = undefined
+      connecting = producer.connect().then(
+        () => {
+          connecting = undefined
+        },
+        (err: unknown) => {
+          connecting = undefined
+          options.onConnectError?.(err)
+          connectLater(Math.min(delayMs * 2, 5_000))
+        },
+      )
+    }, delayMs)
   }
 
   async function flush(): Promise<void> {
@@ -198,29 +270,55 @@ export function createBatchingProducer(
   return {
     id: 'kafka-producer',
     async start() {
-      await producer.connect()
+      try {
+        await producer.connect()
+      } catch (err) {
+        if (!options.connectInBackground) throw err
+        options.onConnectError?.(err)
+        lastError = { message: `cannot connect: ${err instanceof Error ? err.message : String(err)}`, at: Date.now() }
+        void connectLater(250)
+      }
     },
-    send(topic, message) {
+    send(topic, message, sendOptions) {
       if (stopping) return Promise.reject(new KafkaUnavailableError('producer is stopping'))
       if (queue.length >= maxQueued) {
         return Promise.reject(new KafkaUnavailableError(`producer queue full (${maxQueued} messages)`))
       }
       return new Promise<void>((resolve, reject) => {
         const bytes = message.key.length + message.value.length
-        const p: Pending = { topic, message, bytes, settled: false, timer: undefined, resolve, reject }
-        p.timer = setTimeout(
-          () => settle(p, new KafkaUnavailableError(`no acknowledgement from Kafka within ${ackTimeoutMs} ms`)),
-          ackTimeoutMs,
-        )
+        const timeoutMs = Math.min(ackTimeoutMs, sendOptions?.timeoutMs ?? ackTimeoutMs)
+        const p: Pending = { topic, message, bytes, settled: false, sent: false, deadline: performance.now() + timeoutMs, resolve, reject }
         queue.push(p)
+        watchDeadlines()
         queuedBytes += bytes
         schedule()
       })
     },
+    async sendInOrder(messages) {
+      const byTopic = new Map<string, TopicMessages>()
+      for (const { topic, message } of messages) {
+        let entry = byTopic.get(topic)
+        if (!entry) byTopic.set(topic, (entry = { topic, messages: [] }))
+        entry.messages.push(message)
+      }
+      try {
+        await producer.sendBatch({ topicMessages: [...byTopic.values()], acks: -1 })
+        lastError = undefined
+        counters.messagesAcked += messages.length
+      } catch (err) {
+        lastError = { message: err instanceof Error ? err.message : String(err), at: Date.now() }
+        counters.messagesFailed += messages.length
+        throw new KafkaUnavailableError(`Kafka did not acknowledge: ${lastError.message}`, { cause: err })
+      }
+    },
     flush,
     async stop() {
       stopping = true
+      if (reconnectTimer) clearTimeout(reconnectTimer)
+      await connecting?.catch(() => undefined)
       await flush()
+      if (deadlineTimer) clearInterval(deadlineTimer)
+      deadlineTimer = undefined
       await producer.disconnect()
     },
     stats: () => ({ ...counters }),

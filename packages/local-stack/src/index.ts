@@ -1,5 +1,14 @@
 export { startStack, type RunningStack, type StackOptions, type ServiceSource } from './stack.ts'
-export { startKafkaBroker, ensureKafkaJars, ensureKafkaTools, KAFKA_VERSION, type KafkaBroker, type KafkaBrokerOptions } from './kafka.ts'
+export {
+  startKafkaBroker,
+  startKafkaCluster,
+  ensureKafkaJars,
+  ensureKafkaTools,
+  KAFKA_VERSION,
+  type KafkaBroker,
+  type KafkaBrokerOptions,
+  type KafkaCluster,
+} from './kafka.ts'
 export { startRedisServer, ensureRedisServer, type RedisServer, type RedisServerOptions } from './redis.ts'
 export { startProcess, waitUntilReady, type ManagedProcess } from './child-process.ts'
 export { freePort, isPortOpen } from './ports.ts'

@@ -121,6 +121,8 @@ export interface KafkaBrokerOptions {
   /** Partitions of auto-created internal topics and the default for new topics. */
   defaultPartitions?: number
   log?: (line: string) => void
+  /** One node of a cluster (startKafkaCluster); default a single node. */
+  cluster?: { nodeId: number; voters: string; clusterId: string; size: number }
 }
 
 export interface KafkaBroker {
@@ -129,11 +131,25 @@ export interface KafkaBroker {
   stop(): Promise<void>
 }
 
-function serverProperties(o: { port: number; controllerPort: number; logDir: string; partitions: number }): string {
-  return `# written by @clickjoin/local-stack: one KRaft node, broker and controller combined
+interface NodeProperties {
+  port: number
+  controllerPort: number
+  logDir: string
+  partitions: number
+  /** 1 for a single broker. */
+  nodeId?: number
+  /** `id@host:port,…` of every controller; default this node alone. */
+  voters?: string
+  /** Replicas of the internal topics (offsets, transactions): the cluster size, up to 3. */
+  internalReplicas?: number
+}
+
+function serverProperties(o: NodeProperties): string {
+  const internal = o.internalReplicas ?? 1
+  return `# written by @clickjoin/local-stack: a KRaft node, broker and controller combined
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:${o.controllerPort}
+node.id=${o.nodeId ?? 1}
+controller.quorum.voters=${o.voters ?? `1@127.0.0.1:${o.controllerPort}`}
 listeners=PLAINTEXT://127.0.0.1:${o.port},CONTROLLER://127.0.0.1:${o.controllerPort}
 advertised.listeners=PLAINTEXT://127.0.0.1:${o.port}
 controller.listener.names=CONTROLLER
@@ -142,10 +158,10 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs=${o.logDir}
 num.partitions=${o.partitions}
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
+offsets.topic.replication.factor=${internal}
 offsets.topic.num.partitions=${o.partitions}
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor=${internal}
+transaction.state.log.min.isr=${Math.min(2, internal)}
 transaction.state.log.num.partitions=${o.partitions}
 group.initial.rebalance.delay.ms=0
 min.insync.replicas=1
@@ -187,14 +203,24 @@ export async function startKafkaBroker(options: KafkaBrokerOptions): Promise<Kaf
   const logDir = path.join(options.dataDir, 'logs')
   await mkdir(logDir, { recursive: true })
   const configFile = path.join(options.dataDir, 'server.properties')
-  await writeFile(configFile, serverProperties({ port, controllerPort, logDir, partitions: options.defaultPartitions ?? 4 }))
+  const cluster = options.cluster
+  await writeFile(
+    configFile,
+    serverProperties({
+      port,
+      controllerPort,
+      logDir,
+      partitions: options.defaultPartitions ?? 4,
+      ...(cluster ? { nodeId: cluster.nodeId, voters: cluster.voters, internalReplicas: Math.min(3, cluster.size) } : {}),
+    }),
+  )
   const log4jFile = path.join(options.dataDir, 'log4j.properties')
   await writeFile(log4jFile, log4jProperties)
   const classpath = path.join(libs, '*')
   const jvm = [`-Xms128m`, `-Xmx${options.heapMb ?? 768}m`, '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${log4jFile}`]
 
   if (!existsSync(path.join(logDir, 'meta.properties'))) {
-    await run('java', [...jvm, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', kraftClusterId(), '-c', configFile], {
+    await run('java', [...jvm, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', cluster?.clusterId ?? kraftClusterId(), '-c', configFile], {
       maxBuffer: 16 * 1024 * 1024,
     })
   }
@@ -210,8 +236,8 @@ export async function startKafkaBroker(options: KafkaBrokerOptions): Promise<Kaf
       proc,
       async () => {
         await admin.connect()
-        const cluster = await admin.describeCluster()
-        return cluster.brokers.length > 0 && cluster.controller !== null
+        const described = await admin.describeCluster()
+        return described.brokers.length >= (cluster?.size ?? 1) && described.controller !== null
       },
       90_000,
       `Kafka answering on ${brokers[0]} (log: ${path.join(options.dataDir, 'kafka.log')})`,
@@ -224,4 +250,53 @@ export async function startKafkaBroker(options: KafkaBrokerOptions): Promise<Kaf
   }
   log(`Kafka ${KAFKA_VERSION} ready on ${brokers[0]} (pid ${proc.pid})`)
   return { brokers, process: proc, stop: () => proc.stop(30_000) }
+}
+
+export interface KafkaCluster {
+  /** Every node's address, for KAFKA_BROKERS. */
+  brokers: string[]
+  nodes: KafkaBroker[]
+  /** Starts node `index` again on its data (after a stop or kill). */
+  restart(index: number): Promise<void>
+  stop(): Promise<void>
+}
+
+/**
+ * A KRaft cluster of `size` combined broker+controller nodes (default 3) on free ports, for tests
+ * of replication: topics with KAFKA_REPLICATION_FACTOR=3 survive one node stopping. Each node
+ * keeps its data under `<dataDir>/node-<id>`.
+ */
+export async function startKafkaCluster(options: { dataDir: string; size?: number; heapMb?: number; log?: (line: string) => void }): Promise<KafkaCluster> {
+  const size = options.size ?? 3
+  const ports = await Promise.all(Array.from({ length: size }, async () => ({ port: await freePort(), controllerPort: await freePort() })))
+  const voters = ports.map((p, i) => `${i + 1}@127.0.0.1:${p.controllerPort}`).join(',')
+  const clusterId = kraftClusterId()
+  const nodeOptions = (i: number): KafkaBrokerOptions => ({
+    dataDir: path.join(options.dataDir, `node-${i + 1}`),
+    port: ports[i]!.port,
+    controllerPort: ports[i]!.controllerPort,
+    heapMb: options.heapMb ?? 384,
+    cluster: { nodeId: i + 1, voters, clusterId, size },
+    ...(options.log ? { log: options.log } : {}),
+  })
+  // Started together: a controller quorum needs a majority before any node is ready.
+  const started = await Promise.allSettled(ports.map((_, i) => startKafkaBroker(nodeOptions(i))))
+  const nodes = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed) {
+    await Promise.all(nodes.map((n) => n.stop()))
+    throw failed.reason
+  }
+  const cluster: KafkaCluster = {
+    brokers: ports.map((p) => `127.0.0.1:${p.port}`),
+    nodes,
+    async restart(index) {
+      // Alone it cannot see all `size` brokers until the others answer: the others are up.
+      nodes[index] = await startKafkaBroker(nodeOptions(index))
+    },
+    async stop() {
+      await Promise.all(cluster.nodes.map((n) => n.stop()))
+    },
+  }
+  return cluster
 }

@@ -3,6 +3,8 @@ import type { Logger } from './shutdown.ts'
 export interface ComponentHealth {
   ok: boolean
   detail: string
+  /** Working, but not as it should (e.g. events waiting in a local journal for Kafka). */
+  degraded?: boolean
 }
 
 /**
@@ -19,6 +21,8 @@ export interface Component {
 
 export interface Readiness {
   ok: boolean
+  /** Ready, with at least one component degraded. */
+  degraded: boolean
   components: Record<string, ComponentHealth>
 }
 
@@ -29,11 +33,15 @@ export async function readiness(components: readonly Component[]): Promise<Readi
       try {
         return [c.id, await c.health()] as const
       } catch (err) {
-        return [c.id, { ok: false, detail: err instanceof Error ? err.message : String(err) }] as const
+        return [c.id, { ok: false, detail: err instanceof Error ? err.message : String(err) } as ComponentHealth] as const
       }
     }),
   )
-  return { ok: entries.every(([, h]) => h.ok), components: Object.fromEntries(entries) }
+  return {
+    ok: entries.every(([, h]) => h.ok),
+    degraded: entries.some(([, h]) => h.degraded === true),
+    components: Object.fromEntries(entries),
+  }
 }
 
 export interface ComponentLifecycle {

@@ -1,25 +1,30 @@
 /**
- * Clicks/s of `GET /c/:id` with Kafka acknowledgements, next to a bare fastify app answering a
- * fixed 302, measured in the same run:
+ * Clicks at saturation: `GET /c/:id` of ingest (Kafka-acknowledged) next to two references
+ * measured in the same run — a bare fastify app answering a fixed 302, and a "durable bare"
+ * one (fastify + the same producer with acks=all, nothing else) — swept over connection counts,
+ * each measure run BENCH_RUNS times (median, min–max). For each it prints req/s, p99 and the
+ * CPU µs per answered request of each process (from /proc: utime + stime), then the best
+ * throughput of each server with its p99. Then `POST /postback` once, against a fixed 200.
  *
  *   node --import tsx services/ingest/bench/redirect.ts
  *
- * Uses KAFKA_BROKERS / REDIS_URL when set, else starts a local Kafka and Redis. Both servers run
- * as their own processes (ingest through its real entry, src/server.ts); autocannon drives them
- * from this one. BENCH_CONNECTIONS (50), BENCH_DURATION_S (10), BENCH_WARMUP_S (3).
+ * Starts a local Kafka and Redis. BENCH_CONNECTIONS (50,200,800), BENCH_DURATION_S (8),
+ * BENCH_WARMUP_S (2), BENCH_RUNS (3), BENCH_CPU_PROFILE_DIR (a V8 CPU profile of ingest).
  */
-import autocannon, { type Options, type Result } from 'autocannon'
+import autocannon, { type Options } from 'autocannon'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort, startProcess, startStack, type ManagedProcess } from '@clickjoin/local-stack'
-import { writeBenchResult, type BenchFigure } from '@clickjoin/local-stack/bench'
+import { writeBenchResult } from '@clickjoin/local-stack/bench'
 import { readTopic } from '@clickjoin/local-stack/testing'
 
-const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 50)
-const duration = Number(process.env['BENCH_DURATION_S'] ?? 10)
-const warmup = Number(process.env['BENCH_WARMUP_S'] ?? 3)
+const connectionCounts = (process.env['BENCH_CONNECTIONS'] ?? '50,200,800').split(',').map(Number)
+const duration = Number(process.env['BENCH_DURATION_S'] ?? 8)
+const warmup = Number(process.env['BENCH_WARMUP_S'] ?? 2)
+const runs = Number(process.env['BENCH_RUNS'] ?? 3)
+const connections = connectionCounts[0] ?? 50
 const ingestDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const ADMIN_TOKEN = 'bench-admin-token'
 
@@ -46,16 +51,47 @@ async function cpuSeconds(pid: number): Promise<number> {
 
 type Request = Pick<Options, 'method' | 'headers' | 'body'>
 
-async function measure(name: string, url: string, server: ManagedProcess, request: Request = {}): Promise<Result> {
-  if (warmup > 0) await autocannon({ url, connections, duration: warmup, ...request })
-  const cpuBefore = await cpuSeconds(server.pid)
-  const result = await autocannon({ url, connections, duration, ...request })
-  const cores = ((await cpuSeconds(server.pid)) - cpuBefore) / duration
-  const codes = Object.entries(result.statusCodeStats).map(([code, s]) => `${code}×${s.count}`).join(' ')
+interface Server {
+  name: string
+  url: string
+  process: ManagedProcess
+}
+
+interface Measure {
+  reqPerS: number
+  p50: number
+  p99: number
+  /** CPU µs per answered request, by process label. */
+  cpuUsPerRequest: Record<string, number>
+  codes: string
+}
+
+async function measure(server: Server, connections: number, watched: Record<string, number>, request: Request = {}): Promise<Measure> {
+  if (warmup > 0) await autocannon({ url: server.url, connections, duration: warmup, ...request })
+  const pids = { [server.name]: server.process.pid, ...watched }
+  const before = Object.fromEntries(await Promise.all(Object.entries(pids).map(async ([k, pid]) => [k, await cpuSeconds(pid)] as const)))
+  const result = await autocannon({ url: server.url, connections, duration, ...request })
+  const answered = Object.values(result.statusCodeStats).reduce((n, s) => n + s.count, 0)
+  const cpuUsPerRequest: Record<string, number> = {}
+  for (const [k, pid] of Object.entries(pids)) cpuUsPerRequest[k] = (((await cpuSeconds(pid)) - before[k]!) * 1e6) / Math.max(1, answered)
+  const codes = Object.entries(result.statusCodeStats).map(([code, st]) => `${code}×${st.count}`).join(' ')
+  return { reqPerS: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, cpuUsPerRequest, codes: `${codes}; errors ${result.errors}, timeouts ${result.timeouts}` }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!
+const spread = (xs: number[], digits = 0) => `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`
+
+/** BENCH_RUNS runs of one server at one connection count: the medians. */
+async function sweepPoint(server: Server, connections: number, watched: Record<string, number>) {
+  const all: Measure[] = []
+  for (let i = 0; i < runs; i++) all.push(await measure(server, connections, watched))
+  const cpuKeys = Object.keys(all[0]!.cpuUsPerRequest)
+  const cpu = Object.fromEntries(cpuKeys.map((k) => [k, median(all.map((m) => m.cpuUsPerRequest[k]!))]))
   console.log(
-    `${name.padEnd(28)} ${result.requests.average.toFixed(0).padStart(7)} req/s   p50 ${result.latency.p50} ms   p99 ${result.latency.p99} ms   (${codes}; errors ${result.errors}, timeouts ${result.timeouts}; server CPU ${cores.toFixed(2)} cores)`,
+    `${server.name.padEnd(14)} ${String(connections).padStart(4)} conns  ${spread(all.map((m) => m.reqPerS)).padStart(24)} req/s  p99 ${spread(all.map((m) => m.p99)).padStart(16)} ms  ` +
+      `CPU µs/request: ${cpuKeys.map((k) => `${k} ${spread(all.map((m) => m.cpuUsPerRequest[k]!))}`).join(', ')}   [${all.map((m) => m.codes).join(' | ')}]`,
   )
-  return result
+  return { server: server.name, connections, reqPerS: median(all.map((m) => m.reqPerS)), p99: median(all.map((m) => m.p99)), cpu }
 }
 
 const dataDir = await mkdtemp(path.join(tmpdir(), 'clickjoin-bench-'))
@@ -82,6 +118,7 @@ try {
       ADMIN_TOKEN,
       CLICK_ID_KEYS: '1:bench-click-id-key-0123456789abcdef0123456789',
       KAFKAJS_NO_PARTITIONER_WARNING: '1',
+      INGEST_JOURNAL_DIR: path.join(dataDir, 'ingest-journal'),
     },
   })
   children.push(ingest)
@@ -102,10 +139,45 @@ try {
   })
   if (!put.ok) throw new Error(`campaign setup failed: ${put.status} ${await put.text()}`)
 
-  console.log(`autocannon: ${connections} connections, ${duration} s (after ${warmup} s warm-up), ${stack.sources.kafka} Kafka, ${stack.sources.redis} Redis`)
-  const bareResult = await measure('bare fastify fixed 302', `http://127.0.0.1:${barePort}/c/bench?pub=p1`, bare)
-  const ingestResult = await measure('ingest GET /c/:id (acked)', `http://127.0.0.1:${ingestPort}/c/bench?pub=p1&sub1=s1`, ingest)
-  console.log(`ratio ingest/bare: ${(ingestResult.requests.average / bareResult.requests.average).toFixed(2)}`)
+  const durablePort = await freePort()
+  const durable = startProcess('durable-bare', process.execPath, ['--import', 'tsx', 'bench/durable-bare.ts'], {
+    cwd: ingestDir,
+    logFile: path.join(dataDir, 'durable-bare.log'),
+    env: { ...process.env, ...stack.env, PORT: String(durablePort), BENCH_TOPIC: `${prefix}_clicks`, KAFKAJS_NO_PARTITIONER_WARNING: '1' },
+  })
+  children.push(durable)
+  await waitHealthy(`http://127.0.0.1:${durablePort}/healthz`, durable)
+
+  // The other processes whose CPU a click costs: the broker (and Redis, for ingest's pub/sub).
+  const watched: Record<string, number> = {}
+  for (const pid of stack.pids) {
+    const comm = (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim()
+    watched[comm === 'java' ? 'kafka' : comm.startsWith('redis') ? 'redis' : comm || String(pid)] = pid
+  }
+  const servers: Server[] = [
+    { name: 'bare 302', url: `http://127.0.0.1:${barePort}/c/bench?pub=p1`, process: bare },
+    { name: 'durable bare', url: `http://127.0.0.1:${durablePort}/c/bench?pub=p1`, process: durable },
+    { name: 'ingest', url: `http://127.0.0.1:${ingestPort}/c/bench?pub=p1&sub1=s1`, process: ingest },
+  ]
+  console.log(
+    `autocannon from this process: ${connectionCounts.join(', ')} connections, ${runs} runs of ${duration} s (after ${warmup} s warm-up) each; ` +
+      `median (min–max); ${stack.sources.kafka} Kafka, ${stack.sources.redis} Redis`,
+  )
+  const points: Array<Awaited<ReturnType<typeof sweepPoint>>> = []
+  for (const c of connectionCounts) for (const server of servers) points.push(await sweepPoint(server, c, watched))
+  const best = Object.fromEntries(
+    servers.map((sv) => [sv.name, points.filter((p) => p.server === sv.name).sort((a, b) => b.reqPerS - a.reqPerS)[0]!]),
+  )
+  const ingestResult = best['ingest']!
+  const bareResult = best['bare 302']!
+  const durableResult = best['durable bare']!
+  for (const [name, p] of Object.entries(best)) {
+    console.log(`best ${name.padEnd(13)} ${p.reqPerS.toFixed(0).padStart(7)} req/s at ${p.connections} connections, p99 ${p.p99} ms, server CPU ${p.cpu[name]!.toFixed(1)} µs/request`)
+  }
+  console.log(
+    `ingest / durable bare ${(ingestResult.reqPerS / durableResult.reqPerS).toFixed(2)} (goal ≥ 0.8), ingest / bare 302 ${(ingestResult.reqPerS / bareResult.reqPerS).toFixed(2)} (goal ≥ 0.35), ` +
+      `ingest CPU per click / bare 302's ${(ingestResult.cpu['ingest']! / bareResult.cpu['bare 302']!).toFixed(2)}× (goal ≤ 2×)`,
+  )
 
   // Postbacks: JSON bodies with the partner's token, acknowledged by Kafka, vs a fixed 200.
   const partner = await fetch(`http://127.0.0.1:${ingestPort}/admin/partners/bench`, {
@@ -119,20 +191,36 @@ try {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ click_id: 'bench-click', partner: 'bench', token: 'bench-partner-secret', txn_id: 'o-1', revenue: '1.5' }),
   }
-  const barePostback = await measure('bare fastify fixed 200', `http://127.0.0.1:${barePort}/postback`, bare, postback)
-  const ingestPostback = await measure('ingest POST /postback (acked)', `http://127.0.0.1:${ingestPort}/postback`, ingest, postback)
-  console.log(`ratio ingest/bare: ${(ingestPostback.requests.average / barePostback.requests.average).toFixed(2)}`)
-  const figure = (measure: string, mine: Result, bareOne: Result, label: string): BenchFigure => ({
-    measure,
-    value: Math.round(mine.requests.average),
-    unit: 'req/s',
-    reference: { label, value: Math.round(bareOne.requests.average) },
-    goal: { atLeast: 0.5, of: 'ratio' },
-    detail: `p50 ${mine.latency.p50} ms, p99 ${mine.latency.p99} ms (bare: ${bareOne.latency.p50} / ${bareOne.latency.p99} ms)`,
-  })
+  const barePostback = await measure({ name: 'bare 200', url: `http://127.0.0.1:${barePort}/postback`, process: bare }, connections, watched, postback)
+  const ingestPostback = await measure({ name: 'ingest', url: `http://127.0.0.1:${ingestPort}/postback`, process: ingest }, connections, watched, postback)
+  for (const [name, m] of [['bare fixed 200', barePostback], ['ingest POST /postback', ingestPostback]] as const) {
+    console.log(`${name.padEnd(22)} ${connections} conns  ${m.reqPerS.toFixed(0)} req/s  p50 ${m.p50} ms  p99 ${m.p99} ms  [${m.codes}]`)
+  }
+  console.log(`ratio ingest/bare: ${(ingestPostback.reqPerS / barePostback.reqPerS).toFixed(2)}`)
   await writeBenchResult('ingest', [
-    figure('ingest GET /c/:id, Kafka-acked', ingestResult, bareResult, 'bare fastify 302'),
-    figure('ingest POST /postback, Kafka-acked', ingestPostback, barePostback, 'bare fastify 200'),
+    {
+      measure: 'ingest GET /c/:id at saturation, Kafka-acked',
+      value: Math.round(ingestResult.reqPerS),
+      unit: 'req/s',
+      reference: { label: 'durable bare: fastify + same producer', value: Math.round(durableResult.reqPerS) },
+      goal: { atLeast: 0.8, of: 'ratio' },
+      detail: `at ${ingestResult.connections} connections, p99 ${ingestResult.p99} ms; bare 302 ${Math.round(bareResult.reqPerS)} req/s (ratio ${(ingestResult.reqPerS / bareResult.reqPerS).toFixed(2)}, goal ≥ 0.35)`,
+    },
+    {
+      measure: 'ingest CPU per click (µs, its own process)',
+      value: Math.round(ingestResult.cpu['ingest']!),
+      unit: 'µs',
+      reference: { label: "bare 302's CPU per request", value: Math.round(bareResult.cpu['bare 302']!) },
+      goal: { atMost: 2, of: 'ratio' },
+    },
+    {
+      measure: 'ingest POST /postback, Kafka-acked',
+      value: Math.round(ingestPostback.reqPerS),
+      unit: 'req/s',
+      reference: { label: 'bare fastify 200', value: Math.round(barePostback.reqPerS) },
+      goal: { atLeast: 0.5, of: 'ratio' },
+      detail: `p50 ${ingestPostback.p50} ms, p99 ${ingestPostback.p99} ms (bare: ${barePostback.p50} / ${barePostback.p99} ms)`,
+    },
   ])
 
   const metrics = await fetch(`http://127.0.0.1:${ingestPort}/metrics`).then((r) => r.text())
@@ -143,9 +231,8 @@ try {
     `Kafka batches: ${batchCount}, ${(batchSum / batchCount).toFixed(1)} messages per batch, ` +
       `${((ackSum / batchCount) * 1000).toFixed(1)} ms from send to broker ack on average`,
   )
-  const redirects = [ingestResult, ...(warmup > 0 ? [] : [])].reduce((n, r) => n + (r.statusCodeStats['302']?.count ?? 0), 0)
   const stored = (await readTopic(stack.kafkaBrokers, `${prefix}_clicks`, 120_000)).length
-  console.log(`302 answers in the measured run: ${redirects}; clicks in Kafka (warm-up included): ${stored}`)
+  console.log(`messages in the clicks topic (ingest's and durable bare's, warm-ups included): ${stored}`)
 } finally {
   for (const child of children) await child.stop(10_000)
   await stack.stop()

@@ -1,3 +1,4 @@
+import path from 'node:path'
 import { z } from 'zod'
 import {
   bool,
@@ -56,6 +57,19 @@ export const IngestEnv = z.object({
   INGEST_TRUST_PROXY: bool(false),
   /** Where unknown campaign IDs are sent; unset: 404. */
   INGEST_UNKNOWN_CAMPAIGN_URL: url({ protocols: ['http:', 'https:'] }).optional(),
+  /** The data directory of `npm start`; the journal's default home. */
+  CLICKJOIN_DATA_DIR: z.string().min(1).optional(),
+  /**
+   * This replica's journal of browser events waiting for Kafka (one directory per replica);
+   * default `<CLICKJOIN_DATA_DIR or ./.data>/ingest-journal-<PORT>`.
+   */
+  INGEST_JOURNAL_DIR: z.string().min(1).optional(),
+  /** Undelivered bytes the journal may hold; beyond, browser routes answer 503 (SPEC §2). */
+  INGEST_JOURNAL_MAX_BYTES: positiveInt(1024 ** 3),
+  /** Size of one journal file; delivered files are deleted whole. */
+  INGEST_JOURNAL_SEGMENT_BYTES: positiveInt(64 * 1024 ** 2),
+  /** A click or pixel waits this long for Kafka's ack before it is journaled instead. */
+  INGEST_JOURNAL_FALLBACK_MS: durationMs(500),
 })
 export type IngestEnv = z.output<typeof IngestEnv>
 
@@ -78,6 +92,10 @@ export interface IngestConfig extends KafkaSettings, RedisSettings, ClickIdSetti
   maxEventLoopDelayMs: number
   trustProxy: boolean
   unknownCampaignUrl: string | undefined
+  journalDir: string
+  journalMaxBytes: number
+  journalSegmentBytes: number
+  journalFallbackMs: number
   /** Development defaults in use, to log once at start. */
   warnings: string[]
 }
@@ -117,6 +135,10 @@ export function loadIngestConfig(env: Readonly<Record<string, string | undefined
     maxEventLoopDelayMs: e.INGEST_MAX_EVENT_LOOP_DELAY_MS,
     trustProxy: e.INGEST_TRUST_PROXY,
     unknownCampaignUrl: e.INGEST_UNKNOWN_CAMPAIGN_URL,
+    journalDir: e.INGEST_JOURNAL_DIR ?? path.join(e.CLICKJOIN_DATA_DIR ?? '.data', `ingest-journal-${e.PORT}`),
+    journalMaxBytes: e.INGEST_JOURNAL_MAX_BYTES,
+    journalSegmentBytes: e.INGEST_JOURNAL_SEGMENT_BYTES,
+    journalFallbackMs: e.INGEST_JOURNAL_FALLBACK_MS,
     warnings,
   }
 }

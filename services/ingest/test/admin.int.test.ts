@@ -177,7 +177,7 @@ describe('operations', () => {
     const ready = await svc.app.inject({ url: '/readyz' })
     expect(ready.statusCode).toBe(200)
     expect(Object.keys(ready.json<{ components: object }>().components).sort()).toEqual(
-      ['config-store', 'kafka-producer', 'redis', 'redis-subscriber'].sort(),
+      ['click-window', 'config-store', 'journal', 'journal-drainer', 'kafka-producer', 'kafka-topics', 'redis', 'redis-subscriber'].sort(),
     )
     await svc.app.inject({ url: '/c/none' })
     const metrics = (await svc.app.inject({ url: '/metrics' })).body

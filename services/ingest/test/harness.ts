@@ -1,5 +1,7 @@
 import { loadIngestConfig, type IngestConfig } from '../src/config.ts'
 import { createIngestService, type IngestService } from '../src/service.ts'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { testStackEnv, uniqueName } from '@clickjoin/local-stack/testing'
 
 export const ADMIN_TOKEN = 'test-admin-token'
@@ -21,6 +23,8 @@ export function testIngestEnv(overrides: Record<string, string> = {}): Record<st
     PORT: '0',
     // Two shared cores: a GC pause must not turn into a 503 in a correctness test.
     INGEST_MAX_EVENT_LOOP_DELAY_MS: '0',
+    // Each test ingest is its own replica with its own journal.
+    INGEST_JOURNAL_DIR: path.join(process.env['CLICKJOIN_TEST_DATA_DIR'] ?? tmpdir(), uniqueName('ingest-journal')),
     ...overrides,
   }
 }

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
-import { Counter, Histogram, type Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import type { JournalStats } from '../journal/journal.ts'
 
 /** The service's own Prometheus metrics, on the registry `/metrics` serves. */
 export function createIngestMetrics(registry: Registry) {
@@ -42,14 +43,54 @@ export function createIngestMetrics(registry: Registry) {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
+    journaled: new Counter({
+      name: 'clickjoin_ingest_journal_appended_total',
+      help: 'Browser events put in the local journal instead of Kafka, by reason (backlog: the journal was not empty; kafka_down: producer unhealthy; timeout: still queued at the fallback deadline; error: failed or unacknowledged on the wire)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    journalDelivered: new Counter({
+      name: 'clickjoin_ingest_journal_delivered_total',
+      help: 'Journaled events acknowledged by Kafka',
+      registers: [registry],
+    }),
     redisErrors: new Counter({
       name: 'clickjoin_ingest_redis_errors_total',
-      help: 'Redis commands that failed on the hot path (duplicate-click flag)',
+      help: 'Redis commands that failed on the click path (publishing clicks to the shared duplicate-click window)',
       registers: [registry],
     }),
   }
 }
 export type IngestMetrics = ReturnType<typeof createIngestMetrics>
+
+/** Gauges read from the journal when /metrics is scraped. */
+export function registerJournalGauges(registry: Registry, stats: () => JournalStats, now: () => number = Date.now): void {
+  new Gauge({
+    name: 'clickjoin_ingest_journal_bytes',
+    help: 'Bytes of undelivered events in the local journal (INGEST_JOURNAL_MAX_BYTES bounds it)',
+    registers: [registry],
+    collect() {
+      this.set(stats().bytes)
+    },
+  })
+  new Gauge({
+    name: 'clickjoin_ingest_journal_events',
+    help: 'Undelivered events in the local journal',
+    registers: [registry],
+    collect() {
+      this.set(stats().events)
+    },
+  })
+  new Gauge({
+    name: 'clickjoin_ingest_journal_oldest_age_seconds',
+    help: 'Age of the oldest undelivered event in the local journal (0 when empty)',
+    registers: [registry],
+    collect() {
+      const oldest = stats().oldestAppendedAtMs
+      this.set(oldest === undefined ? 0 : Math.max(0, (now() - oldest) / 1000))
+    },
+  })
+}
 
 /** The producer's onBatch callback. */
 export function observeKafkaBatch(metrics: IngestMetrics) {
@@ -70,11 +111,21 @@ declare module 'fastify' {
 export const requestMetrics = fp<{ metrics: IngestMetrics }>(
   async (app, { metrics }) => {
     app.decorateReply('rejectReason', '')
-    app.addHook('onResponse', async (request, reply) => {
+    // Label children looked up once per label set: prom-client hashes the labels on every
+    // inc({…}), a visible share of a click's CPU.
+    const counted = new Map<string, Counter.Internal>()
+    const timed = new Map<string, Histogram.Internal<'route'>>()
+    app.addHook('onResponse', (request, reply, done) => {
       const route = request.routeOptions.url ?? 'unmatched'
-      metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) })
-      metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000)
+      const key = `${route} ${request.method} ${reply.statusCode}`
+      let requests = counted.get(key)
+      if (!requests) counted.set(key, (requests = metrics.requests.labels(route, request.method, String(reply.statusCode))))
+      requests.inc()
+      let duration = timed.get(route)
+      if (!duration) timed.set(route, (duration = metrics.requestDuration.labels(route)))
+      duration.observe(reply.elapsedTime / 1000)
       if (reply.rejectReason) metrics.rejects.inc({ reason: reply.rejectReason })
+      done()
     })
   },
   { name: 'ingest-request-metrics' },
