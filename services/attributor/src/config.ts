@@ -8,6 +8,7 @@ import {
   parsedWith,
   port,
   positiveInt,
+  redisFields,
   url,
 } from '@clickjoin/config'
 
@@ -19,6 +20,8 @@ export const AttributorEnv = z.object({
   /** Partition count of clicks, conversions, outcomes and dead_letter when this service creates them. */
   KAFKA_TOPIC_PARTITIONS: positiveInt(6),
   REDIS_URL: url({ protocols: ['redis:', 'rediss:'], default: 'redis://127.0.0.1:6379' }),
+  /** `host:port,…`: Redis Cluster mode (ioredis' Cluster client), instead of REDIS_URL. */
+  REDIS_CLUSTER_NODES: redisFields.REDIS_CLUSTER_NODES,
   /** Prefix of every Redis key, shared with the config store. */
   REDIS_KEY_PREFIX: z.string().min(1).default('cj:'),
   /** Click ID keys "<keyId>:<secret>,…"; the development key when unset outside production. */

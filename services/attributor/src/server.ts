@@ -1,9 +1,9 @@
 import Fastify from 'fastify'
-import { Redis } from 'ioredis'
 import { createClickIdKeyring } from '@clickjoin/click-id'
 import { ConfigError, parseEnv } from '@clickjoin/config'
 import { topicNames } from '@clickjoin/contracts'
 import { createKafka } from '@clickjoin/kafka'
+import { createRedisClient, duplicateClient, waitReady } from '@clickjoin/redis'
 import { createMetricsRegistry, healthRoutes, loggerOptions, onShutdownSignals } from '@clickjoin/service-runtime'
 import { createColdTierClient } from './cold-tier.ts'
 import { AttributorEnv, clickHouseUrlFrom, clickIdKeysFrom } from './config.ts'
@@ -39,8 +39,15 @@ const kafka = createKafka({
   clientId: 'attributor',
   log: ({ level, message, ...rest }) => log[level === 'error' ? 'error' : 'warn'](rest, message),
 })
-const redis = new Redis(env.REDIS_URL)
-const subscriber = new Redis(env.REDIS_URL)
+// One Redis, or a Redis Cluster when REDIS_CLUSTER_NODES is set: the key layout puts what one
+// script touches in one hash slot either way (docs/redis-cluster.md). Reads go out command by
+// command, auto-pipelined per node.
+const redis = createRedisClient({
+  ...(env.REDIS_CLUSTER_NODES ? { clusterNodes: env.REDIS_CLUSTER_NODES.join(',') } : { url: env.REDIS_URL }),
+  connectionName: 'attributor',
+  enableAutoPipelining: true,
+})
+const subscriber = duplicateClient(redis)
 for (const connection of [redis, subscriber]) {
   connection.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'))
 }
@@ -74,8 +81,17 @@ onShutdownSignals(
 await app.listen({ port: env.PORT, host: env.HOST })
 
 // Subscribing before the connection is ready races ioredis' ready check (INFO) on it.
+// /readyz says Redis is missing meanwhile; waiting is all there is to do.
 await Promise.all(
-  [redis, subscriber].map((c) => (c.status === 'ready' ? undefined : new Promise((resolve) => c.once('ready', resolve)))),
+  [redis, subscriber].map(async (c) => {
+    for (;;) {
+      try {
+        return await waitReady(c, 10_000)
+      } catch (err) {
+        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'waiting for Redis')
+      }
+    }
+  }),
 )
 await attributor.start()
 log.info(

@@ -2,7 +2,14 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { createKafka } from '@clickjoin/kafka'
 import { freePort, type ManagedProcess } from '@clickjoin/local-stack'
 import { waitFor } from '@clickjoin/local-stack/testing'
-import { createEventWriter, createWorld, putCampaigns, spawnAttributor, type TestWorld } from './harness.ts'
+import {
+  createEventWriter,
+  createWorld,
+  putCampaigns,
+  REDIS_TARGETS,
+  spawnAttributor,
+  type TestWorld,
+} from './harness.ts'
 import { buildWorkload, outcomeCount, sendChunk, verifyWorkload, mismatches, WORKLOAD_CAMPAIGN_ID, workloadCampaign } from './workload.ts'
 
 // CI-sized defaults that still meet the issue's minimum; raise them for a soak run.
@@ -24,7 +31,7 @@ async function groupMembers(world: TestWorld): Promise<{ stable: boolean; member
   }
 }
 
-describe('kill -9 of the attributor while conversions flow', () => {
+describe.each(REDIS_TARGETS)('kill -9 of the attributor while conversions flow (%s)', (target) => {
   const processes: ManagedProcess[] = []
   let writer: Awaited<ReturnType<typeof createEventWriter>> | undefined
   let worldToStop: TestWorld | undefined
@@ -35,7 +42,7 @@ describe('kill -9 of the attributor while conversions flow', () => {
   })
 
   it(`loses and double-counts nothing across ${KILLS} crashes (${CONVERSIONS} conversions)`, { timeout: 300_000 }, async () => {
-    const world = await createWorld('attr_crash')
+    const world = await createWorld('attr_crash', target)
     worldToStop = world
     await putCampaigns(world, { [WORKLOAD_CAMPAIGN_ID]: workloadCampaign })
     const workload = buildWorkload(CONVERSIONS, KILLS + 1)
