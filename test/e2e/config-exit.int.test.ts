@@ -11,6 +11,7 @@ const badEnvironments: [service: string, variable: string, value: string][] = [
   ['ingest', 'INGEST_KAFKA_ACK_TIMEOUT_MS', 'soon'],
   ['sink', 'KAFKA_TOPIC_PREFIX', 'bad prefix!'],
   ['sink', 'CLICKHOUSE_DATABASE', 'drop table'],
+  ['attributor', 'REDIS_KEY_PREFIX', 'cj{shard}:'],
 ]
 
 function runWith(service: string, env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {

@@ -114,8 +114,8 @@ try {
     (await running.registry.getSingleMetric(name)!.get()).values
       .filter((v) => (v as { metricName?: string }).metricName === `${name}_sum`)
       .map((v) => `${String(v.labels['op'])} ${v.value.toFixed(2)} s`)
-  const redisTime = await seconds('attributor_redis_seconds')
-  const clickhouseTime = await seconds('attributor_clickhouse_seconds')
+  const redisTime = await seconds('clickjoin_attributor_redis_seconds')
+  const clickhouseTime = await seconds('clickjoin_attributor_clickhouse_seconds')
   await attributor.stop()
   redis.disconnect()
   await writer.stop()

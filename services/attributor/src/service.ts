@@ -50,7 +50,8 @@ export function attributorConfigFromEnv(env: AttributorEnv, topics: TopicNames):
     ttlMarginSeconds: Math.ceil((env.ATTRIBUTOR_CLICK_TTL_MARGIN_MS + env.ATTRIBUTION_GRACE_MS) / 1000),
     clickhouseDatabase: env.CLICKHOUSE_DATABASE,
     partitionsConsumedConcurrently: env.ATTRIBUTOR_CONCURRENCY,
-    sessionTimeoutMs: env.ATTRIBUTOR_SESSION_TIMEOUT_MS,
+    // Unset: the shared session timeout of packages/kafka (10 s).
+    ...(env.ATTRIBUTOR_SESSION_TIMEOUT_MS === undefined ? {} : { sessionTimeoutMs: env.ATTRIBUTOR_SESSION_TIMEOUT_MS }),
   }
 }
 

@@ -70,8 +70,8 @@ describe.each(REDIS_TARGETS)(`with ATTRIBUTOR_HOT_SECONDS=${HOT_SECONDS}: clicks
 
   /** How many cold-tier queries of this kind the attributor made. */
   async function coldLookups(op: string): Promise<number> {
-    const metric = await suite.attributor.registry.getSingleMetric('attributor_clickhouse_seconds')!.get()
-    return metric.values.find((v) => (v as { metricName?: string }).metricName === 'attributor_clickhouse_seconds_count' && v.labels['op'] === op)?.value ?? 0
+    const metric = await suite.attributor.registry.getSingleMetric('clickjoin_attributor_clickhouse_seconds')!.get()
+    return metric.values.find((v) => (v as { metricName?: string }).metricName === 'clickjoin_attributor_clickhouse_seconds_count' && v.labels['op'] === op)?.value ?? 0
   }
 
   const send = (postbacks: PostbackV1[]) => suite.writer.postbacks(postbacks)

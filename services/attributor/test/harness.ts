@@ -401,3 +401,16 @@ export function attributorSuite(
     },
   }
 }
+
+/** The attributor group's members, to know when an instance has taken over the partitions. */
+export async function groupMembers(world: TestWorld): Promise<{ stable: boolean; members: string[] }> {
+  const admin = createKafka({ brokers: world.brokers, clientId: 'attributor-test-group', log: () => undefined }).admin()
+  await admin.connect()
+  try {
+    const { groups } = await admin.describeGroups([world.groupId])
+    const group = groups[0]
+    return { stable: group?.state === 'Stable', members: (group?.members ?? []).map((m) => m.memberId) }
+  } finally {
+    await admin.disconnect()
+  }
+}
