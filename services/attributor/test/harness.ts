@@ -178,16 +178,20 @@ export async function startAttributor(world: TestWorld, options: AttributorTestO
     { kafka, redis, subscriber, clickhouse, keyring: testKeyring, metrics: createAttributorMetrics(registry), log: quietLog },
   )
   await attributor.start()
+  let stopping: Promise<void> | undefined
   return {
     attributor,
     configStore: attributor.configStore,
     registry,
-    async stop() {
-      await attributor.stop()
-      await clickhouse.close()
-      redis.disconnect()
-      subscriber.disconnect()
-    },
+    // Once: a second stop (a test's, then its afterAll's) must not send commands to closed
+    // clients (a closed Cluster client queues them forever instead of failing them).
+    stop: () =>
+      (stopping ??= (async () => {
+        await attributor.stop()
+        await clickhouse.close()
+        redis.disconnect()
+        subscriber.disconnect()
+      })()),
   }
 }
 
