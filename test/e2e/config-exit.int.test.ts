@@ -12,6 +12,7 @@ const badEnvironments: [service: string, variable: string, value: string][] = [
   ['sink', 'KAFKA_TOPIC_PREFIX', 'bad prefix!'],
   ['sink', 'CLICKHOUSE_DATABASE', 'drop table'],
   ['dispatcher', 'DISPATCH_ALLOW_NETWORKS', '10.0.0.0/8,bogus'],
+  ['attributor', 'REDIS_KEY_PREFIX', 'cj{shard}:'],
 ]
 
 function runWith(service: string, env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {

@@ -135,12 +135,13 @@ const clusterOk = async (port: number) => /^cluster_state:ok\r?$/m.test(await cl
 const slotsAssigned = async (port: number) => Number(/^cluster_slots_assigned:(\d+)/m.exec(await clusterInfo(port))?.[1] ?? 0)
 
 /**
- * For a test file that must run against a cluster: the one the integration run was started
- * with (CLICKJOIN_TEST_REDIS=cluster exports REDIS_CLUSTER_NODES), else one of its own under
- * `dataDir`, stopped by `release()`.
+ * For a test file that must run against a cluster: the one the integration run started
+ * (REDIS_CLUSTER_NODES when it is the run's Redis, else CLICKJOIN_TEST_REDIS_CLUSTER_NODES),
+ * else — outside the integration run — one of its own under `dataDir`, stopped by `release()`.
+ * Tests share it as they share the Redis: by unique key prefixes.
  */
 export async function acquireTestRedisCluster(dataDir: string): Promise<{ nodes: string[]; release(): Promise<void> }> {
-  const fromEnv = process.env['REDIS_CLUSTER_NODES']
+  const fromEnv = process.env['REDIS_CLUSTER_NODES'] || process.env['CLICKJOIN_TEST_REDIS_CLUSTER_NODES']
   if (fromEnv) return { nodes: fromEnv.split(',').map((n) => n.trim()).filter(Boolean), release: async () => undefined }
   const cluster = await startRedisCluster({ dataDir })
   return { nodes: cluster.nodes, release: cluster.stop }

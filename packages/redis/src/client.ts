@@ -161,12 +161,17 @@ export async function usedMemory(client: RedisClient): Promise<number> {
 
 /** Every key matching `pattern` on every primary (SCAN, never KEYS). For tests and tools. */
 export async function scanKeys(client: RedisClient, pattern: string): Promise<string[]> {
-  const keys: string[] = []
+  return (await scanKeyBuffers(client, pattern)).map((key) => key.toString())
+}
+
+/** scanKeys for binary key names, as the bytes they are. */
+export async function scanKeyBuffers(client: RedisClient, pattern: string): Promise<Buffer[]> {
+  const keys: Buffer[] = []
   for (const node of primaries(client)) {
     let cursor = '0'
     do {
-      const [next, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
-      cursor = next
+      const [next, batch] = await node.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', 1000)
+      cursor = next.toString()
       keys.push(...batch)
     } while (cursor !== '0')
   }

@@ -4,6 +4,7 @@ export {
   isCluster,
   primaries,
   redisTargetFromEnv,
+  scanKeyBuffers,
   scanKeys,
   usedMemory,
   waitReady,

@@ -40,7 +40,7 @@ Object.assign(process.env, stack.env)
 async function durableLimit(world: TestWorld, topic: string, writeBatch: (pipeline: ChainableCommander, messages: KafkaMessage[]) => void): Promise<number> {
   const kafka = createKafka({ brokers: world.brokers, clientId: 'bench-bare', log: () => undefined })
   const consumer = kafka.consumer({ groupId: uniqueName('bench-bare'), maxBytesPerPartition: 4 * 1024 * 1024 })
-  const redis = new Redis(world.redisUrl)
+  const redis = new Redis(world.redis.url!)
   await consumer.connect()
   await consumer.subscribe({ topics: [topic], fromBeginning: true })
   let read = 0
@@ -69,7 +69,7 @@ try {
   worldToStop = world
   await putCampaigns(world, { load: workloadCampaign })
   const writer = await createEventWriter(world)
-  const redis = new Redis(world.redisUrl)
+  const redis = new Redis(world.redis.url!)
   const now = Date.now()
   const clicks = Array.from({ length: N }, (_, i) =>
     makeClick('load', workloadCampaign, now - 60_000, { publisher_id: `pub-${i % 100}`, sub1: i % 3 === 0 ? `s${i % 997}` : '' }),
@@ -114,8 +114,8 @@ try {
     (await running.registry.getSingleMetric(name)!.get()).values
       .filter((v) => (v as { metricName?: string }).metricName === `${name}_sum`)
       .map((v) => `${String(v.labels['op'])} ${v.value.toFixed(2)} s`)
-  const redisTime = await seconds('attributor_redis_seconds')
-  const clickhouseTime = await seconds('attributor_clickhouse_seconds')
+  const redisTime = await seconds('clickjoin_attributor_redis_seconds')
+  const clickhouseTime = await seconds('clickjoin_attributor_clickhouse_seconds')
   await attributor.stop()
   redis.disconnect()
   await writer.stop()

@@ -34,10 +34,10 @@ export interface ConversionAttributorSettings {
 
 export interface ConversionAttributor {
   /**
-   * Decides postbacks in order and appends their outcomes to `outboxKey`; returns what was
-   * appended, for the caller to publish.
+   * Decides postbacks in order and appends their outcomes to the outboxes of their
+   * conversions' shards; returns what was appended, for the caller to publish.
    */
-  attribute(candidates: Candidate[], outboxKey: string): Promise<OutboxEntry[]>
+  attribute(candidates: Candidate[]): Promise<OutboxEntry[]>
 }
 
 const MAX_ATTEMPTS = 50
@@ -64,10 +64,10 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
    * lose a compare-and-set race are decided again one by one, in order, so a pending → approved
    * pair in one batch lands as version 1 then 2.
    */
-  async function attribute(candidates: Candidate[], outboxKey: string): Promise<OutboxEntry[]> {
+  async function attribute(candidates: Candidate[]): Promise<OutboxEntry[]> {
     const appended: OutboxEntry[] = []
     if (candidates.length === 0) return appended
-    const queue = await decideRound(candidates, outboxKey, appended)
+    const queue = await decideRound(candidates, appended)
     const attempts = new Map<string, number>()
     while (queue.length > 0) {
       const candidate = queue.shift()!
@@ -75,7 +75,7 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
       const attempt = (attempts.get(id) ?? 0) + 1
       if (attempt > MAX_ATTEMPTS) throw new Error(`postback ${id}: no stable decision after ${MAX_ATTEMPTS} attempts`)
       attempts.set(id, attempt)
-      queue.unshift(...(await decideRound([candidate], outboxKey, appended)))
+      queue.unshift(...(await decideRound([candidate], appended)))
     }
     return appended
   }
@@ -84,12 +84,13 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
    * One optimistic pass: read, plan, commit. Returns what must be decided again, in order: the
    * losers, each preceded by the parked postbacks of its click that it must not overtake.
    */
-  async function decideRound(candidates: Candidate[], outboxKey: string, appended: OutboxEntry[]): Promise<Candidate[]> {
+  async function decideRound(candidates: Candidate[], appended: OutboxEntry[]): Promise<Candidate[]> {
     const nowMs = Date.now()
     const verified = candidates.map((c) => verifyClickId(keyring, c.postback.click_id))
     const facts = await store.readPostbacks(
       candidates.map((c, i) => ({
         postbackId: c.postback.postback_id,
+        partitionKey: conversionPartitionKey(c.postback),
         clickId: verified[i]!.valid ? c.postback.click_id : undefined,
         withParked: c.parkedDeadlineMs === undefined,
         parkedConversion: parkedConversionOf(c),
@@ -101,7 +102,7 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
       verification: (typeof verified)[number]
       click: ClickState | undefined
     }
-    const replays: { conversionId: string; version: number; clickId: string }[] = []
+    const replays: { partitionKey: string; conversionId: string; version: number; clickId: string }[] = []
     const releases: StoreWrite[] = []
     const deferred: Candidate[] = []
     const pending: Pending[] = []
@@ -120,10 +121,11 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
         conversionsInRound.add(parkedConversion)
       }
       const look = firstLook(candidate, facts[i]!)
-      if (look.kind === 'replay') replays.push({ ...look, clickId: candidate.postback.click_id })
+      if (look.kind === 'replay') replays.push({ ...look, partitionKey: conversionPartitionKey(candidate.postback), clickId: candidate.postback.click_id })
       else if (look.kind === 'release') {
         releases.push({
           kind: 'release',
+          partitionKey: conversionPartitionKey(candidate.postback),
           postbackId: candidate.postback.postback_id,
           parkedUnder: candidate.parkedUnder ?? candidate.postback.click_id,
           parkedConversion: parkedConversionOf(candidate),
@@ -154,7 +156,9 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
     }
 
     const conversionIds = pending.map((p) => identityOf(p.candidate.postback, p.click, campaignOf))
-    const hot = await store.readConversions(conversionIds)
+    const hot = await store.readConversions(
+      pending.map((p, i) => ({ partitionKey: conversionPartitionKey(p.candidate.postback), conversionId: conversionIds[i]! })),
+    )
     const coldConversionIds = new Set<string>()
     pending.forEach((p, i) => {
       if (hot[i] === undefined && conversionMayBeCold(p.candidate.postback, p.verification, nowMs, settings.hotMs)) {
@@ -204,6 +208,7 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
       }
       writes.push({
         kind: 'commit',
+        partitionKey: conversionPartitionKey(postback),
         conversionId,
         postbackId: postback.postback_id,
         clickId: postback.click_id,
@@ -230,7 +235,7 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
       })
     }
 
-    const results = await store.write(outboxKey, [...writes, ...releases])
+    const results = await store.write([...writes, ...releases])
     const losers: Candidate[] = [...deferred]
     planned.forEach(({ candidate, plan }, i) => {
       const result = results[i]!
@@ -242,7 +247,7 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
       if (result === 'ok') metrics.duplicates.inc()
       else if (isOutboxEntryId(result)) {
         if (plan.outcome) {
-          appended.push({ id: result, key: plan.outcome.click_id, value: plan.outcomeJson })
+          appended.push({ outbox: store.keys.outboxOf(conversionPartitionKey(candidate.postback)), id: result, key: plan.outcome.click_id, value: plan.outcomeJson })
           metrics.decisions.inc({
             kind: plan.statusUpdate ? 'status_update' : 'new',
             outcome: plan.outcome.outcome,
@@ -252,7 +257,7 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
       } else if (result === 'conflict' || (result === 'decided' && candidate.parkedDeadlineMs === undefined)) {
         losers.push(candidate)
       }
-      // 'claimed' / parked 'decided': another path decided and published it.
+      // A parked copy that was 'decided': another path decided and published it; write() released it.
     })
     // In arrival order, so a conversion's postbacks keep theirs.
     const order = new Map(candidates.map((c, i) => [c, i]))
@@ -261,26 +266,25 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
     losers.length = 0
     losers.push(...first, ...rest.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0)))
 
-    if (replays.length > 0) appended.push(...(await replayDecisions(replays, outboxKey)))
+    if (replays.length > 0) appended.push(...(await replayDecisions(replays)))
     return losers
   }
 
   /** Re-appends the stored outcome of each already-decided postback to the outbox, byte-identical. */
   async function replayDecisions(
-    replays: { conversionId: string; version: number; clickId: string }[],
-    outboxKey: string,
+    replays: { partitionKey: string; conversionId: string; version: number; clickId: string }[],
   ): Promise<OutboxEntry[]> {
     const withOutcome = replays.filter((r) => r.version > 0)
     const stored = await store.readOutcomes(withOutcome)
-    const entries: Omit<OutboxEntry, 'id'>[] = []
+    const entries: { partitionKey: string; key: string; value: string }[] = []
     withOutcome.forEach((r, i) => {
       const json = stored[i]
-      if (json !== undefined) entries.push({ key: r.clickId, value: json }) // else it left the hot tier: published long ago
+      if (json !== undefined) entries.push({ partitionKey: r.partitionKey, key: r.clickId, value: json }) // else it left the hot tier: published long ago
     })
     if (entries.length === 0) return []
-    const ids = await store.appendToOutbox(outboxKey, entries)
+    const appended = await store.appendToOutbox(entries)
     metrics.replays.inc(entries.length)
-    return entries.map((e, i) => ({ ...e, id: ids[i]! }))
+    return appended
   }
 
   async function timedCold<T>(op: string, work: () => Promise<T>): Promise<T> {

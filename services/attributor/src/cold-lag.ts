@@ -23,7 +23,7 @@ const MAX_FOLLOWED = 1_000
  * oldest click recorded in Redis that click_lookup does not show yet. A click leaves Redis a
  * hot period after it was recorded, so this lag must stay below the hot period or a click
  * could be in neither tier (docs/delivery.md). Above half of it the probe alarms: an error
- * log every minute, the gauge `attributor_cold_tier_lag_seconds`, and the health detail.
+ * log every minute, the gauge `clickjoin_attributor_cold_tier_lag_seconds`, and the health detail.
  */
 export function createColdLagProbe(
   deps: { cold: ColdTier; metrics: AttributorMetrics; log: Log },

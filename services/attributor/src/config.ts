@@ -1,13 +1,16 @@
 import { z } from 'zod'
 import { DEVELOPMENT_CLICK_ID_KEYS, parseClickIdKeys } from '@clickjoin/click-id'
 import {
+  ConfigError,
   brokerList,
   durationMs,
   logLevel,
   nodeEnv,
+  parseEnv,
   parsedWith,
   port,
   positiveInt,
+  redisFields,
   url,
 } from '@clickjoin/config'
 
@@ -19,8 +22,10 @@ export const AttributorEnv = z.object({
   /** Partition count of clicks, conversions, outcomes and dead_letter when this service creates them. */
   KAFKA_TOPIC_PARTITIONS: positiveInt(6),
   REDIS_URL: url({ protocols: ['redis:', 'rediss:'], default: 'redis://127.0.0.1:6379' }),
-  /** Prefix of every Redis key, shared with the config store. */
-  REDIS_KEY_PREFIX: z.string().min(1).default('cj:'),
+  /** `host:port,…`: Redis Cluster mode (ioredis' Cluster client), instead of REDIS_URL. */
+  REDIS_CLUSTER_NODES: redisFields.REDIS_CLUSTER_NODES,
+  /** Prefix of every Redis key, shared with the config store; no braces (they would pick the Redis Cluster slot). */
+  REDIS_KEY_PREFIX: z.string().min(1).regex(/^[^{}]*$/, 'must not contain { or } (they would decide the Redis Cluster hash slot)').default('cj:'),
   /** Click ID keys "<keyId>:<secret>,…"; the development key when unset outside production. */
   CLICK_ID_KEYS: parsedWith(parseClickIdKeys).optional(),
   /** The key new click IDs are signed with; only used to validate the keyring here. */
@@ -54,13 +59,30 @@ export const AttributorEnv = z.object({
   CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a ClickHouse database name').default('clickjoin'),
   /**
    * How long the group waits for a silent member before giving its partitions to others: the
-   * pause a crashed instance causes (the broker allows 6 s at least).
+   * pause a crashed instance causes (the broker allows 6 s at least). Unset: the shared 10 s of
+   * packages/kafka (docs/kafka.md), so a member killed with -9 is replaced within 15 s.
    */
-  ATTRIBUTOR_SESSION_TIMEOUT_MS: durationMs('30s'),
+  ATTRIBUTOR_SESSION_TIMEOUT_MS: durationMs().optional(),
   /** Partition batches handled at once by one instance. */
   ATTRIBUTOR_CONCURRENCY: positiveInt(4),
 })
 export type AttributorEnv = z.output<typeof AttributorEnv>
+
+/** The attributor's validated environment and what follows from it. */
+export interface AttributorConfig {
+  env: AttributorEnv
+  clickIdKeys: ReturnType<typeof clickIdKeysFrom>
+}
+
+/** Validates the environment once; a bad variable is a ConfigError naming it (exit 78). */
+export function loadAttributorConfig(source: NodeJS.ProcessEnv = process.env): AttributorConfig {
+  const env = parseEnv(AttributorEnv, source)
+  try {
+    return { env, clickIdKeys: clickIdKeysFrom(env) }
+  } catch (err) {
+    throw new ConfigError([{ variable: 'CLICK_ID_KEYS', message: err instanceof Error ? err.message.replace(/^CLICK_ID_KEYS: /, '') : String(err) }])
+  }
+}
 
 /** The keys click IDs are verified with: the configured ones, or the development key. */
 export function clickIdKeysFrom(env: AttributorEnv): { keys: Map<number, string>; currentKeyId: number; development: boolean } {

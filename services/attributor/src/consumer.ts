@@ -83,8 +83,7 @@ export function createAttributorConsumer(deps: AttributorConsumerDeps, settings:
       else candidates.push({ postback: decoded.value, json: message.value!.toString('utf8'), offset: message.offset, parkedDeadlineMs: undefined })
     }
     await sendDeadLetters(batch, failures)
-    const outboxKey = store.keys.outbox(batch.partition)
-    await retried(batch, async () => outbox.publish(outboxKey, await attributor.attribute(candidates, outboxKey)))
+    await retried(batch, async () => outbox.publish(await attributor.attribute(candidates)))
   }
 
   /** Records clicks, then decides the postbacks that were waiting for them. */
@@ -111,8 +110,7 @@ export function createAttributorConsumer(deps: AttributorConsumerDeps, settings:
       // In the order they were received, so a pending → approved pair stays in that order.
       const waiting = parked.flatMap((entries) => parkedInOrder(entries))
       if (waiting.length === 0) return
-      const outboxKey = store.keys.outbox(batch.partition)
-      await outbox.publish(outboxKey, await attributor.attribute(waiting, outboxKey))
+      await outbox.publish(await attributor.attribute(waiting))
     })
   }
 

@@ -1,82 +1,85 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { metricPrefix } from '@clickjoin/service-runtime'
 
-/** The attributor's own metrics, registered on the service's registry. */
+const name = (suffix: string) => `${metricPrefix('attributor')}${suffix}`
+
+/** Latency of one kind of round trip, by operation: Redis and ClickHouse alike. */
+function latencyByOperation(registry: Registry, suffix: string, help: string, buckets: number[]) {
+  return new Histogram({ name: name(suffix), help, labelNames: ['op'] as const, buckets, registers: [registry] })
+}
+
+/** The attributor's own metrics, registered on the service's registry, all named `clickjoin_attributor_…`. */
 export function createAttributorMetrics(registry: Registry) {
   return {
     decisions: new Counter({
-      name: 'attributor_decisions_total',
+      name: name('decisions_total'),
       help: 'Conversion decisions made (new conversions and status updates), by outcome and reason',
       labelNames: ['kind', 'outcome', 'reason'] as const,
       registers: [registry],
     }),
     duplicates: new Counter({
-      name: 'attributor_duplicate_postbacks_total',
+      name: name('duplicate_postbacks_total'),
       help: 'Postbacks that repeated a decided conversion with the same status (no change)',
       registers: [registry],
     }),
     replays: new Counter({
-      name: 'attributor_replayed_outcomes_total',
+      name: name('replayed_outcomes_total'),
       help: 'Redelivered postbacks whose earlier outcome was published again',
       registers: [registry],
     }),
     parked: new Counter({
-      name: 'attributor_parked_postbacks_total',
+      name: name('parked_postbacks_total'),
       help: 'Postbacks parked to wait for their click',
       registers: [registry],
     }),
     clicks: new Counter({
-      name: 'attributor_clicks_recorded_total',
+      name: name('clicks_recorded_total'),
       help: 'Clicks written to Redis',
       registers: [registry],
     }),
     deadLetters: new Counter({
-      name: 'attributor_dead_letters_total',
+      name: name('dead_letters_total'),
       help: 'Messages sent to the dead-letter topic, by source topic',
       labelNames: ['topic'] as const,
       registers: [registry],
     }),
     published: new Counter({
-      name: 'attributor_outcomes_published_total',
+      name: name('outcomes_published_total'),
       help: 'Outcome messages acknowledged by Kafka (replays and re-publications included)',
       registers: [registry],
     }),
-    redisSeconds: new Histogram({
-      name: 'attributor_redis_seconds',
-      help: 'Latency of Redis round trips (one pipeline each), by operation',
-      labelNames: ['op'] as const,
-      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-      registers: [registry],
-    }),
+    redisSeconds: latencyByOperation(registry, 'redis_seconds', 'Latency of Redis round trips (one pipeline each), by operation', [
+      0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
+    ]),
     consumerLag: new Gauge({
-      name: 'attributor_consumer_lag_messages',
+      name: name('consumer_lag_messages'),
       help: 'Messages not yet committed by the attributor group, by topic and partition',
       labelNames: ['topic', 'partition'] as const,
       registers: [registry],
     }),
     parkedNow: new Gauge({
-      name: 'attributor_parked_postbacks',
+      name: name('parked_postbacks_waiting'),
       help: 'Postbacks currently waiting for their click',
       registers: [registry],
     }),
-    coldSeconds: new Histogram({
-      name: 'attributor_clickhouse_seconds',
-      help: 'Latency of cold-tier lookups in ClickHouse (one query per batch), by operation',
-      labelNames: ['op'] as const,
-      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
-      registers: [registry],
-    }),
+    coldSeconds: latencyByOperation(
+      registry,
+      'clickhouse_seconds',
+      'Latency of cold-tier lookups in ClickHouse (one query per batch), by operation',
+      [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+    ),
     coldErrors: new Counter({
-      name: 'attributor_clickhouse_errors_total',
+      name: name('clickhouse_errors_total'),
       help: 'Cold-tier lookups that failed (the batch waits and is retried; nothing is decided meanwhile)',
       registers: [registry],
     }),
     coldTierLag: new Gauge({
-      name: 'attributor_cold_tier_lag_seconds',
+      name: name('cold_tier_lag_seconds'),
       help: 'Age of the oldest click recorded in Redis that ClickHouse does not show yet (the sink lag as the join sees it)',
       registers: [registry],
     }),
     hotPeriod: new Gauge({
-      name: 'attributor_hot_period_seconds',
+      name: name('hot_period_seconds'),
       help: 'ATTRIBUTOR_HOT_SECONDS: how long clicks and decided conversions stay in Redis; the cold-tier lag must stay well below it',
       registers: [registry],
     }),

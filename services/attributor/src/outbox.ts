@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '@clickjoin/redis'
 import type { EventProducer } from '@clickjoin/kafka'
 import type { AttributorMetrics } from './metrics.ts'
 
@@ -6,6 +6,8 @@ type StreamEntry = [id: string, fields: string[]]
 
 /** An outbox entry its writer publishes itself, without reading it back. */
 export interface OutboxEntry {
+  /** The outbox (stream key) it was appended to: its conversion's shard's. */
+  outbox: string
   id: string
   key: string
   value: string
@@ -17,7 +19,7 @@ export interface OutboxPublisher {
    * from the outbox once Kafka acknowledged them. Saves reading the stream back on the hot
    * path; anything left behind by a crash is found by drain().
    */
-  publish(outboxKey: string, entries: OutboxEntry[]): Promise<void>
+  publish(entries: OutboxEntry[]): Promise<void>
   /**
    * Publishes the outbox's entries to the outcomes topic and deletes each only after Kafka
    * acknowledged it. `olderThanMs` limits it to entries at least that old: the background
@@ -35,7 +37,7 @@ const PAGE = 5_000
  * by (conversion_id, version) and a re-published entry is byte-identical.
  */
 export function createOutboxPublisher(deps: {
-  redis: Redis
+  redis: RedisClient
   producer: EventProducer
   outcomesTopic: string
   metrics: AttributorMetrics
@@ -66,12 +68,18 @@ export function createOutboxPublisher(deps: {
   }
 
   return {
-    async publish(outboxKey, entries) {
+    async publish(entries) {
       if (entries.length === 0) return
       await Promise.all(entries.map((e) => producer.send(outcomesTopic, { key: e.key, value: e.value })))
       metrics.published.inc(entries.length)
+      const byOutbox = new Map<string, string[]>()
+      for (const e of entries) {
+        const ids = byOutbox.get(e.outbox)
+        if (ids) ids.push(e.id)
+        else byOutbox.set(e.outbox, [e.id])
+      }
       const started = performance.now()
-      await redis.xdel(outboxKey, ...entries.map((e) => e.id))
+      await Promise.all([...byOutbox].map(([outbox, ids]) => redis.xdel(outbox, ...ids)))
       metrics.redisSeconds.observe({ op: 'outbox_delete' }, (performance.now() - started) / 1000)
     },
     drain(outboxKey, options = {}) {

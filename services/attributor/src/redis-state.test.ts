@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { ClickV1 } from '@clickjoin/contracts'
-import { clickLocation, clickTtlSeconds, decodeClickState, encodeClickState, parseParked, formatParked, parsePostbackRecord } from './redis-state.ts'
+import { keySlot, SLOT_COUNT } from '@clickjoin/redis'
+import { attributorKeys, clickLocation, KEY_SHARDS, SHARD_TAGS, shardOf, clickTtlSeconds, decodeClickState, encodeClickState, parseParked, formatParked, parsePostbackRecord } from './redis-state.ts'
 
 const createdAt = 1_700_000_000_000
 const click: ClickV1 = {
@@ -67,9 +68,10 @@ describe('compact click state', () => {
     const bucket = Buffer.alloc(5)
     bucket.writeUInt32BE(Math.floor(id.readUIntBE(1, 6) / 10_000))
     bucket[4] = id[7]!
-    expect(key).toEqual(Buffer.concat([Buffer.from('cj:h'), bucket]))
+    const tag = SHARD_TAGS[id[7]! % KEY_SHARDS]!
+    expect(key).toEqual(Buffer.concat([Buffer.from(`cj:h${tag}`), bucket]))
     expect(field).toEqual(id.subarray(8, 17))
-    expect(clickLocation('cj:', 'short-id')).toEqual({ key: 'cj:K:short-id', field: 'c' })
+    expect(clickLocation('cj:', 'short-id')).toEqual({ key: `cj:K:${SHARD_TAGS[shardOf('short-id')]}short-id`, field: 'c' })
   })
 
   it('keeps a click bucket for the hot period plus the margin, whatever the windows', () => {
@@ -80,5 +82,43 @@ describe('compact click state', () => {
   it('reads back parked entries and postback records', () => {
     expect(parseParked(formatParked(5, '42', '{"a":"|"}'))).toEqual({ deadlineMs: 5, offset: '42', json: '{"a":"|"}' })
     expect(parsePostbackRecord('t:acme:T\x1f1:x\x1f3')).toEqual({ conversionId: 't:acme:T\x1f1:x', version: 3 })
+  })
+})
+
+describe('Redis Cluster key layout', () => {
+  const keys = attributorKeys('cj:')
+  const slotOf = (key: string | Buffer) => keySlot(key)
+
+  it('spreads the shard tags evenly over the slot space, one slot each', () => {
+    const slots = SHARD_TAGS.map((tag) => keySlot(tag.slice(1, -1)))
+    expect(new Set(slots).size).toBe(KEY_SHARDS)
+    slots.forEach((slot, shard) => expect(Math.floor(slot / (SLOT_COUNT / KEY_SHARDS))).toBe(shard))
+  })
+
+  it('puts every key a click-side script touches in its click shard, binary bucket bytes included', () => {
+    for (let i = 0; i < 200; i++) {
+      const id = Buffer.from(click.click_id, 'base64url')
+      id[7] = i // the byte that picks the shard; '{' and '}' (0x7b, 0x7d) among them
+      id[3] = (i * 7) & 0xff
+      const clickId = id.toString('base64url')
+      const shard = shardOf(clickId)
+      const slot = slotOf(keys.due(shard))
+      expect(slotOf(clickLocation('cj:', clickId).key)).toBe(slot)
+      expect(slotOf(keys.parked(clickId))).toBe(slot)
+    }
+  })
+
+  it('puts a conversion, its postback records, parked index and outbox in one slot; without a txn_id, the slot of its click', () => {
+    for (const partitionKey of ['t:acme:order-{1}', 't:partner-7:txn-42', click.click_id, 'not-a-click-id']) {
+      const slot = slotOf(keys.outboxOf(partitionKey))
+      expect(slotOf(keys.conversion(partitionKey, 'e:conversion:x'))).toBe(slot)
+      expect(slotOf(keys.postback(partitionKey, 'pb-{9}'))).toBe(slot)
+      expect(slotOf(keys.parkedConversion(partitionKey))).toBe(slot)
+    }
+    expect(slotOf(keys.conversion(click.click_id, 'e:conversion:x'))).toBe(slotOf(clickLocation('cj:', click.click_id).key))
+  })
+
+  it('refuses a key prefix with braces, which would take over the hash tag', () => {
+    expect(() => attributorKeys('cj{x}:')).toThrow(/REDIS_KEY_PREFIX/)
   })
 })

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '@clickjoin/redis'
 import { createConfigStore, type ConfigStore } from '@clickjoin/campaigns'
 import type { ClickIdKeyring } from '@clickjoin/click-id'
 import type { ClickHouseClient } from '@clickhouse/client'
@@ -50,16 +50,20 @@ export function attributorConfigFromEnv(env: AttributorEnv, topics: TopicNames):
     ttlMarginSeconds: Math.ceil((env.ATTRIBUTOR_CLICK_TTL_MARGIN_MS + env.ATTRIBUTION_GRACE_MS) / 1000),
     clickhouseDatabase: env.CLICKHOUSE_DATABASE,
     partitionsConsumedConcurrently: env.ATTRIBUTOR_CONCURRENCY,
-    sessionTimeoutMs: env.ATTRIBUTOR_SESSION_TIMEOUT_MS,
+    // Unset: the shared session timeout of packages/kafka (10 s).
+    ...(env.ATTRIBUTOR_SESSION_TIMEOUT_MS === undefined ? {} : { sessionTimeoutMs: env.ATTRIBUTOR_SESSION_TIMEOUT_MS }),
   }
 }
 
 export interface AttributorServiceDeps {
   kafka: Kafka
-  /** Commands only (no subscriptions); the Lua scripts are defined on it. */
-  redis: Redis
+  /**
+   * Commands only (no subscriptions); the Lua scripts are defined on it. One Redis or a
+   * Cluster (createRedisClient); best with auto-pipelining, as reads go out command by command.
+   */
+  redis: RedisClient
   /** A second connection for the config store's change subscription. */
-  subscriber: Redis
+  subscriber: RedisClient
   /** Reads older clicks and conversions (the sink's SQL endpoint or a ClickHouse server). */
   clickhouse: ClickHouseClient
   keyring: ClickIdKeyring
@@ -132,7 +136,7 @@ export function createAttributorService(config: AttributorServiceConfig, deps: A
       ...(config.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: config.sessionTimeoutMs }),
     },
   )
-  const sweeper = createSweeper({ store, attributor, outbox, log }, { intervalMs: config.sweepIntervalMs, partitions: config.partitions })
+  const sweeper = createSweeper({ store, attributor, outbox, log }, { intervalMs: config.sweepIntervalMs })
   const admin = kafka.admin()
   let gaugeTimer: NodeJS.Timeout | undefined
   let started = false

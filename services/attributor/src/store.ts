@@ -1,13 +1,18 @@
-import type { ChainableCommander, Redis } from 'ioredis'
+import { createHash } from 'node:crypto'
 import type { ClickV1, OutcomeV1 } from '@clickjoin/contracts'
+import { groupBySlot, type RedisClient } from '@clickjoin/redis'
+import type { OutboxEntry } from './outbox.ts'
 import {
   attributorKeys,
   clickTtlSeconds,
   dueMember,
   encodeClickState,
   formatParked,
+  KEY_SHARDS,
+  parseDueMember,
   parseParked,
   parsePostbackRecord,
+  shardOf,
   type AttributorKeys,
 } from './redis-state.ts'
 import type { ConversionSoFar } from './rules.ts'
@@ -15,7 +20,10 @@ import type { ConversionSoFar } from './rules.ts'
 /**
  * The attributor's Redis, typed: every read returns named fields and every Lua script takes
  * a named object, so no caller indexes `results[3 * i + 1]` or counts positional ARGV. The key
- * layout is in redis-state.ts and docs/redis.md.
+ * layout is in redis-state.ts and docs/redis-cluster.md. Works on one Redis and on a Redis
+ * Cluster alike: every script call touches the keys of one shard (one hash slot), a batch
+ * makes one call per shard it touches, and reads are single-key commands issued together
+ * (auto-pipelined per node by the client).
  */
 
 // ---------------------------------------------------------------------------------------------
@@ -32,21 +40,38 @@ interface ScriptSpec<K extends string, A extends string> {
   lua: string
 }
 
+/**
+ * Runs a script by its SHA, loading it with EVAL where the node does not have it yet (a fresh
+ * or restarted node). EVALSHA rather than ioredis' defineCommand: auto-pipelining routes a
+ * known command by its first key, but a custom command by its first argument, which for a
+ * batch script is the key count (wrong node on a cluster).
+ */
+function scriptRunner(lua: string) {
+  const sha = createHash('sha1').update(lua).digest('hex')
+  // One array argument (ioredis flattens it): spreading a large batch into a call would
+  // overflow the stack.
+  type Eval = (script: string, numKeys: number, values: Value[]) => Promise<unknown>
+  return async (redis: RedisClient, numKeys: number, values: Value[]): Promise<unknown> => {
+    try {
+      return await (redis.evalsha as unknown as Eval)(sha, numKeys, values)
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return (redis.eval as unknown as Eval)(lua, numKeys, values)
+      throw err
+    }
+  }
+}
+
 function defineScript<K extends string, A extends string, R>(spec: ScriptSpec<K, A>) {
   const prelude = [
     ...spec.keys.map((k, i) => `local ${k} = KEYS[${i + 1}]`),
     ...spec.args.map((a, i) => `local ${a} = ARGV[${i + 1}]`),
   ].join('\n')
+  const run = scriptRunner(`-- ${spec.name}\n${prelude}\n${spec.lua}`)
   return {
-    define(redis: Redis): void {
-      redis.defineCommand(spec.name, { numberOfKeys: spec.keys.length, lua: `${prelude}\n${spec.lua}` })
-    },
-    /** Queues the script on a pipeline; its reply is R. */
-    queue(pipeline: ChainableCommander, keys: Record<K, Value>, args: Record<A, Value>): void {
+    call(redis: RedisClient, keys: Record<K, Value>, args: Record<A, Value>): Promise<R> {
       const flat = [...spec.keys.map((k) => keys[k]), ...spec.args.map((a) => args[a])]
-      ;(pipeline as unknown as Record<string, (...values: Value[]) => unknown>)[spec.name]!(...flat)
+      return run(redis, spec.keys.length, flat) as Promise<R>
     },
-    reply: undefined as unknown as R,
   }
 }
 
@@ -55,12 +80,13 @@ function defineScript<K extends string, A extends string, R>(spec: ScriptSpec<K,
  * command, so the whole batch's writes reach the append-only file with one fsync (a pipeline
  * of one script per item spans many reads of the connection, each followed by an fsync). The
  * body sees each item's keys and arguments by name and `return`s that item's reply; the
- * script returns the replies in order.
+ * script returns the replies in order. In a cluster every key of one call must share a slot:
+ * callBySlot makes one call per slot, each with the items of that slot in batch order.
  */
 function defineBatchScript<K extends string, A extends string, R>(spec: ScriptSpec<K, A>) {
   const nk = spec.keys.length
   const na = spec.args.length
-  const lua = `
+  const lua = `-- ${spec.name}
 local replies = {}
 local items = #ARGV / ${na}
 for item = 0, items - 1 do
@@ -72,19 +98,32 @@ ${spec.lua}
 end
 return replies
 `
+  type Item = { keys: Record<K, Value>; args: Record<A, Value> }
+  const run = scriptRunner(lua)
+  async function call(redis: RedisClient, items: readonly Item[]): Promise<R[]> {
+    const keys = items.flatMap((item) => spec.keys.map((k) => item.keys[k]))
+    const args = items.flatMap((item) => spec.args.map((a) => item.args[a]))
+    return (await run(redis, keys.length, [...keys, ...args])) as R[]
+  }
   return {
-    define(redis: Redis): void {
-      redis.defineCommand(spec.name, { lua })
+    /**
+     * One call per hash slot (`slotKey` names a string key of the item that shares the slot
+     * of all its keys), all sent at once; the replies in the order of `items`.
+     */
+    async callBySlot<I extends Item>(redis: RedisClient, items: readonly I[], slotKey: (item: I) => string): Promise<R[]> {
+      const replies: R[] = new Array<R>(items.length)
+      const groups = groupBySlot(
+        items.map((item, index) => ({ item, index })),
+        (entry) => slotKey(entry.item),
+      )
+      await Promise.all(
+        [...groups.values()].map(async (group) => {
+          const groupReplies = await call(redis, group.map((entry) => entry.item))
+          group.forEach((entry, i) => (replies[entry.index] = groupReplies[i]!))
+        }),
+      )
+      return replies
     },
-    /** Queues one call for all items; its reply is one R per item, in order. */
-    queue(pipeline: ChainableCommander, items: readonly { keys: Record<K, Value>; args: Record<A, Value> }[]): void {
-      const keys = items.flatMap((item) => spec.keys.map((k) => item.keys[k]))
-      const args = items.flatMap((item) => spec.args.map((a) => item.args[a]))
-      // One array argument (ioredis flattens it): spreading a large batch into a call would
-      // overflow the stack.
-      ;(pipeline as unknown as Record<string, (values: Value[]) => unknown>)[spec.name]!([keys.length, ...keys, ...args])
-    },
-    reply: undefined as unknown as R[],
   }
 }
 
@@ -101,62 +140,36 @@ return {n, redis.call('HGET', conversion, 'o' .. n)}
 })
 
 /**
- * Every write of a decision round in one call (`kind` per item):
- *
- * `commit` makes one decision stick, or refuses it, atomically (compare-and-set):
- *  - 'claimed'  the parked postback was already decided by someone else (sweeper/other member);
- *  - 'decided'  this postback_id already has a decision: the caller replays it instead;
+ * Makes decisions stick, or refuses them, atomically (compare-and-set), every key in the
+ * conversion's shard:
+ *  - 'decided'  this postback_id already has a decision: the caller replays it instead (or,
+ *               for a parked copy, only releases it);
  *  - 'conflict' the conversion changed since the caller read it: read again and decide again;
  *  - 'ok'       recorded a duplicate (postback → version 0);
  *  - <entry ID> recorded: postback → version, the conversion's new version, and the outcome
- *               appended to the outbox under this stream entry ID, all or nothing.
+ *               appended to the shard's outbox under this stream entry ID, all or nothing.
  * `coldVersion` is the version ClickHouse holds when Redis no longer does (0 when none): a
  * conversion absent from Redis counts as at that version, so the compare-and-set holds
- * across the tiers.
- *
- * `park` parks a postback whose click has not arrived, unless the click is there now ('click':
- * decide at once) or the postback was already decided ('decided'). Parking twice keeps the
- * first deadline. Linearizable with the click writer: either this sees the click, or the click
- * writer's read of the parked hash (after its HSET) sees this postback. For a park,
- * `conversion` is the click's bucket and `clickField` its field, `version` the deadline,
- * `outcome` the parked entry, `messageKey` the click it is parked under; a txn_id postback is
- * also indexed in `parkedIndex` (postback → that click), so later postbacks of its conversion
- * queue behind it whatever click they name. ('' = no index.)
- *
- * Items are applied in order, so a later item sees what an earlier one wrote (a pending and
- * its approval in one batch: the second gets 'conflict' and is decided again, in order).
+ * across the tiers. A txn_id postback (`indexed` = '1') also leaves its conversion's parked
+ * index. Items are applied in order, so a later item sees what an earlier one wrote (a
+ * pending and its approval in one batch: the second gets 'conflict' and is decided again).
  */
 const decideBatch = defineBatchScript<
-  'conversion' | 'record' | 'outbox' | 'due' | 'parked' | 'parkedIndex',
-  'kind' | 'expected' | 'coldVersion' | 'version' | 'outcome' | 'ttl' | 'messageKey' | 'claim' | 'conversionId' | 'clickField',
-  CommitResult | ParkResult
+  'conversion' | 'record' | 'outbox' | 'parkedIndex',
+  'indexed' | 'postbackId' | 'expected' | 'coldVersion' | 'version' | 'outcome' | 'ttl' | 'messageKey' | 'conversionId',
+  CommitResult
 >({
   name: 'cjDecideBatch',
-  keys: ['conversion', 'record', 'outbox', 'due', 'parked', 'parkedIndex'],
-  args: ['kind', 'expected', 'coldVersion', 'version', 'outcome', 'ttl', 'messageKey', 'claim', 'conversionId', 'clickField'],
+  keys: ['conversion', 'record', 'outbox', 'parkedIndex'],
+  args: ['indexed', 'postbackId', 'expected', 'coldVersion', 'version', 'outcome', 'ttl', 'messageKey', 'conversionId'],
   lua: `
-if kind == 'park' then
-  if redis.call('HEXISTS', conversion, clickField) == 1 then return 'click' end
-  if redis.call('EXISTS', record) == 1 then return 'decided' end
-  if redis.call('HSETNX', parked, conversionId, outcome) == 1 then
-    redis.call('ZADD', due, version, claim)
-    if parkedIndex ~= '' then redis.call('HSET', parkedIndex, conversionId, messageKey) end
-  end
-  return 'ok'
+if redis.call('EXISTS', record) == 1 then
+  if indexed == '1' then redis.call('HDEL', parkedIndex, postbackId) end
+  return 'decided'
 end
-if claim ~= '' and not redis.call('ZSCORE', due, claim) then return 'claimed' end
-local function release()
-  if claim ~= '' then
-    local postbackId = string.sub(claim, string.find(claim, ':', 1, true) + 1)
-    redis.call('ZREM', due, claim)
-    redis.call('HDEL', parked, postbackId)
-    if parkedIndex ~= '' then redis.call('HDEL', parkedIndex, postbackId) end
-  end
-end
-if redis.call('EXISTS', record) == 1 then release() return 'decided' end
 local current = redis.call('HGET', conversion, 'n') or coldVersion
 if current ~= expected then return 'conflict' end
-release()
+if indexed == '1' then redis.call('HDEL', parkedIndex, postbackId) end
 redis.call('SET', record, conversionId .. '\\31' .. version, 'EX', ttl)
 if version ~= '0' then
   redis.call('HSET', conversion, 'n', version, 'o' .. version, outcome)
@@ -164,6 +177,44 @@ if version ~= '0' then
   return redis.call('XADD', outbox, '*', 'k', messageKey, 'v', outcome)
 end
 return 'ok'
+`,
+})
+
+/**
+ * Parks postbacks whose click has not arrived, every key in the click's shard: 'click' when
+ * the click is there now (decide at once), else 'ok' (parking twice keeps the first
+ * deadline). Linearizable with the click writer (cjRecordClicks, same slot): either this sees
+ * the click, or the click writer's read of the parked hash (after its HSET) sees this postback.
+ */
+const parkBatch = defineBatchScript<'bucket' | 'parked' | 'due', 'clickField' | 'postbackId' | 'entry' | 'deadline' | 'member', ParkResult>({
+  name: 'cjParkBatch',
+  keys: ['bucket', 'parked', 'due'],
+  args: ['clickField', 'postbackId', 'entry', 'deadline', 'member'],
+  lua: `
+if redis.call('HEXISTS', bucket, clickField) == 1 then return 'click' end
+if redis.call('HSETNX', parked, postbackId, entry) == 1 then redis.call('ZADD', due, deadline, member) end
+return 'ok'
+`,
+})
+
+/** Drops the parked copies of decided postbacks (click shard): their due entry and parked field. */
+const releaseBatch = defineBatchScript<'parked' | 'due', 'postbackId' | 'member', number>({
+  name: 'cjReleaseParked',
+  keys: ['parked', 'due'],
+  args: ['postbackId', 'member'],
+  lua: `
+redis.call('ZREM', due, member)
+return redis.call('HDEL', parked, postbackId)
+`,
+})
+
+/** Indexes parked txn_id postbacks under their conversion (conversion shard): postback → click. */
+const indexBatch = defineBatchScript<'parkedIndex', 'postbackId' | 'clickId', number>({
+  name: 'cjIndexParked',
+  keys: ['parkedIndex'],
+  args: ['postbackId', 'clickId'],
+  lua: `
+return redis.call('HSET', parkedIndex, postbackId, clickId)
 `,
 })
 
@@ -184,8 +235,8 @@ return redis.call('HVALS', parked)
 })
 
 /** A stream entry ID (`<ms>-<seq>`) when an outcome was appended to the outbox. */
-export type CommitResult = 'ok' | 'conflict' | 'decided' | 'claimed' | `${number}-${number}`
-export type ParkResult = 'ok' | 'click' | 'decided'
+export type CommitResult = 'ok' | 'conflict' | 'decided' | `${number}-${number}`
+export type ParkResult = 'ok' | 'click'
 
 export function isOutboxEntryId(result: string): result is `${number}-${number}` {
   return /^\d+-\d+$/.test(result)
@@ -217,6 +268,8 @@ export interface PostbackFacts {
 
 export interface PostbackRead {
   postbackId: string
+  /** `conversionPartitionKey` of the postback: the shard of its record and conversion. */
+  partitionKey: string
   /** undefined for an invalid click ID: there is no click to read. */
   clickId: string | undefined
   withParked: boolean
@@ -224,9 +277,17 @@ export interface PostbackRead {
   parkedConversion: string | undefined
 }
 
+/** A conversion as Redis finds it: its identity and the partition key that shards it. */
+export interface ConversionRef {
+  partitionKey: string
+  conversionId: string
+}
+
 export type StoreWrite =
   | {
       kind: 'commit'
+      /** `conversionPartitionKey` of the postback: the shard the decision is written in. */
+      partitionKey: string
       conversionId: string
       postbackId: string
       clickId: string
@@ -242,7 +303,7 @@ export type StoreWrite =
       /** `conversionPartitionKey` of a txn_id postback, whose parked index to clean up. */
       parkedConversion: string | undefined
     }
-  | { kind: 'release'; postbackId: string; parkedUnder: string; parkedConversion: string | undefined }
+  | { kind: 'release'; partitionKey: string; postbackId: string; parkedUnder: string; parkedConversion: string | undefined }
   | {
       kind: 'park'
       postbackId: string
@@ -259,16 +320,22 @@ export type StoreWriteResult = CommitResult | ParkResult
 export interface AttributorStore {
   readonly keys: AttributorKeys
   readPostbacks(reads: readonly PostbackRead[]): Promise<PostbackFacts[]>
-  readConversions(conversionIds: readonly string[]): Promise<(ConversionSoFar | undefined)[]>
+  readConversions(conversions: readonly ConversionRef[]): Promise<(ConversionSoFar | undefined)[]>
   /** The stored outcome JSON of each (conversion, version), or undefined once expired. */
-  readOutcomes(versions: readonly { conversionId: string; version: number }[]): Promise<(string | undefined)[]>
-  /** Every write in one pipeline, replies in the same order. */
-  write(outboxKey: string, writes: readonly StoreWrite[]): Promise<StoreWriteResult[]>
-  /** Appends already-decided outcomes to the outbox again; returns their entry IDs. */
-  appendToOutbox(outboxKey: string, entries: readonly { key: string; value: string }[]): Promise<string[]>
+  readOutcomes(versions: readonly (ConversionRef & { version: number })[]): Promise<(string | undefined)[]>
+  /**
+   * Every write, replies in the same order: decisions with one script call per conversion
+   * shard and parks with one per click shard, then the parked copies the decisions consumed
+   * are released (click shard) and new txn_id parks indexed (conversion shard). A crash
+   * between the two steps leaves a parked copy of a decided postback: whoever takes it up
+   * next finds the decision and only releases it.
+   */
+  write(writes: readonly StoreWrite[]): Promise<StoreWriteResult[]>
+  /** Appends already-decided outcomes again, each to the outbox of its conversion's shard. */
+  appendToOutbox(entries: readonly { partitionKey: string; key: string; value: string }[]): Promise<OutboxEntry[]>
   /** Stores clicks and returns, for each, the postbacks that were parked waiting for it. */
   recordClicks(clicks: readonly { click: ClickV1; clickIdCreatedAtMs: number | undefined }[]): Promise<ParkedEntry[][]>
-  /** Up to `limit` parked postbacks whose deadline passed, as due members. */
+  /** Up to `limit` parked postbacks whose deadline passed (from every shard), as due members. */
   overdue(nowMs: number, limit: number): Promise<string[]>
   readParked(members: readonly string[]): Promise<(ParkedEntry | undefined)[]>
   forgetDue(members: readonly string[]): Promise<void>
@@ -285,54 +352,77 @@ export interface StoreSettings {
   conversionTtlSeconds: number
 }
 
+const SHARDS = Array.from({ length: KEY_SHARDS }, (_, shard) => shard)
+
 export function createAttributorStore(
-  redis: Redis,
+  redis: RedisClient,
   settings: StoreSettings,
   timed: <T>(op: string, work: () => Promise<T>) => Promise<T>,
 ): AttributorStore {
   const keys = attributorKeys(settings.keyPrefix)
-  for (const script of [readConversion, decideBatch, recordClickBatch]) script.define(redis)
+
+  /** Phase two of write(): what phase one's replies leave to do in the other shard. */
+  async function afterDecisions(writes: readonly StoreWrite[], results: readonly StoreWriteResult[]): Promise<void> {
+    const releases: { keys: { parked: string; due: string }; args: { postbackId: string; member: string } }[] = []
+    const indexes: { keys: { parkedIndex: string }; args: { postbackId: string; clickId: string } }[] = []
+    writes.forEach((w, i) => {
+      const result = results[i]!
+      if (w.kind === 'park') {
+        if (result === 'ok' && w.parkedConversion !== undefined) {
+          indexes.push({ keys: { parkedIndex: keys.parkedConversion(w.parkedConversion) }, args: { postbackId: w.postbackId, clickId: w.parkedUnder } })
+        }
+      } else if (w.parkedUnder !== undefined && result !== 'conflict') {
+        const member = dueMember(w.parkedUnder, w.postbackId)
+        releases.push({
+          keys: { parked: keys.parked(w.parkedUnder), due: keys.due(shardOf(w.parkedUnder)) },
+          args: { postbackId: w.postbackId, member },
+        })
+      }
+    })
+    if (releases.length === 0 && indexes.length === 0) return
+    await timed('release', () =>
+      Promise.all([
+        releaseBatch.callBySlot(redis, releases, (item) => item.keys.parked),
+        indexBatch.callBySlot(redis, indexes, (item) => item.keys.parkedIndex),
+      ]),
+    )
+  }
 
   return {
     keys,
     async readPostbacks(reads) {
       if (reads.length === 0) return []
-      const replies = await timed('read_postbacks', () => {
-        const pipeline = redis.pipeline()
-        for (const read of reads) {
-          pipeline.get(keys.postback(read.postbackId))
-          if (read.clickId === undefined) pipeline.echo('')
-          else {
-            const click = keys.click(read.clickId)
-            pipeline.hget(click.key, click.field)
-          }
-          if (read.clickId !== undefined && read.withParked) pipeline.hvals(keys.parked(read.clickId))
-          else pipeline.echo('')
-          if (read.parkedConversion !== undefined && read.withParked) pipeline.hvals(keys.parkedConversion(read.parkedConversion))
-          else pipeline.echo('')
-        }
-        return execPipeline(pipeline)
-      })
+      const none = Promise.resolve(null)
+      const replies = await timed('read_postbacks', () =>
+        Promise.all(
+          reads.map((read) => {
+            const click = read.clickId === undefined ? undefined : keys.click(read.clickId)
+            return Promise.all([
+              redis.get(keys.postback(read.partitionKey, read.postbackId)),
+              click === undefined ? none : redis.hget(click.key, click.field),
+              read.clickId !== undefined && read.withParked ? redis.hvals(keys.parked(read.clickId)) : none,
+              read.parkedConversion !== undefined && read.withParked ? redis.hvals(keys.parkedConversion(read.parkedConversion)) : none,
+            ])
+          }),
+        ),
+      )
       return reads.map((read, i) => {
-        const [record, click, parked, under] = replies.slice(4 * i, 4 * i + 4) as [string | null, string | null, string[] | string, string[] | string]
+        const [record, click, parked, under] = replies[i]!
         return {
           decided: record === null ? undefined : parsePostbackRecord(record),
           clickText: click === null || click === '' ? undefined : click,
-          parkedBefore: Array.isArray(parked) ? parked.map((entry) => ({ ...parseParked(entry), parkedUnder: read.clickId! })) : [],
-          conversionParkedUnder: Array.isArray(under) ? under : [],
+          parkedBefore: parked === null ? [] : parked.map((entry) => ({ ...parseParked(entry), parkedUnder: read.clickId! })),
+          conversionParkedUnder: under ?? [],
         }
       })
     },
 
-    async readConversions(conversionIds) {
-      if (conversionIds.length === 0) return []
-      const replies = await timed('read_conversions', () => {
-        const pipeline = redis.pipeline()
-        for (const id of conversionIds) readConversion.queue(pipeline, { conversion: keys.conversion(id) }, {})
-        return execPipeline(pipeline)
-      })
-      return replies.map((reply) => {
-        const stored = reply as typeof readConversion.reply
+    async readConversions(conversions) {
+      if (conversions.length === 0) return []
+      const replies = await timed('read_conversions', () =>
+        Promise.all(conversions.map((c) => readConversion.call(redis, { conversion: keys.conversion(c.partitionKey, c.conversionId) }, {}))),
+      )
+      return replies.map((stored) => {
         if (stored === null || stored[1] === null) return undefined
         return { version: Number(stored[0]), outcome: JSON.parse(stored[1]) as OutcomeV1 }
       })
@@ -340,35 +430,34 @@ export function createAttributorStore(
 
     async readOutcomes(versions) {
       if (versions.length === 0) return []
-      const replies = await timed('read_replays', () => {
-        const pipeline = redis.pipeline()
-        for (const v of versions) pipeline.hget(keys.conversion(v.conversionId), `o${v.version}`)
-        return execPipeline(pipeline)
-      })
-      return replies.map((json) => (json === null ? undefined : (json as string)))
+      const replies = await timed('read_replays', () =>
+        Promise.all(versions.map((v) => redis.hget(keys.conversion(v.partitionKey, v.conversionId), `o${v.version}`))),
+      )
+      return replies.map((json) => json ?? undefined)
     },
 
-    async write(outboxKey, writes) {
+    async write(writes) {
       if (writes.length === 0) return []
-      const items = writes.map((w) => {
-        const parkedIndex = w.parkedConversion === undefined ? '' : keys.parkedConversion(w.parkedConversion)
+      const results: StoreWriteResult[] = new Array<StoreWriteResult>(writes.length)
+      const parks: { index: number; item: Parameters<typeof parkBatch.callBySlot>[1][number] }[] = []
+      const decisions: { index: number; item: Parameters<typeof decideBatch.callBySlot>[1][number] }[] = []
+      writes.forEach((w, index) => {
         if (w.kind === 'park') {
           const click = keys.click(w.parkedUnder)
-          return {
-            keys: { conversion: click.key, record: keys.postback(w.postbackId), outbox: outboxKey, due: keys.due, parked: keys.parked(w.parkedUnder), parkedIndex },
-            args: {
-              kind: 'park',
-              expected: '',
-              coldVersion: '',
-              version: w.deadlineMs,
-              outcome: formatParked(w.deadlineMs, w.offset, w.json),
-              ttl: '',
-              messageKey: w.parkedUnder,
-              claim: dueMember(w.parkedUnder, w.postbackId),
-              conversionId: w.postbackId,
-              clickField: click.field,
+          parks.push({
+            index,
+            item: {
+              keys: { bucket: click.key, parked: keys.parked(w.parkedUnder), due: keys.due(shardOf(w.parkedUnder)) },
+              args: {
+                clickField: click.field,
+                postbackId: w.postbackId,
+                entry: formatParked(w.deadlineMs, w.offset, w.json),
+                deadline: w.deadlineMs,
+                member: dueMember(w.parkedUnder, w.postbackId),
+              },
             },
-          }
+          })
+          return
         }
         const commit =
           w.kind === 'commit'
@@ -376,93 +465,113 @@ export function createAttributorStore(
             : // A release never matches the compare-and-set: it only drops the parked copy of a
               // postback decided by another path, and answers 'decided'.
               { conversionId: '-', expectedVersion: -1, coldVersion: 0, newVersion: 0, outcomeJson: '', clickId: w.parkedUnder, ...w }
-        const claim = commit.parkedUnder === undefined ? '' : dueMember(commit.parkedUnder, commit.postbackId)
-        return {
-          keys: {
-            conversion: keys.conversion(commit.conversionId),
-            record: keys.postback(commit.postbackId),
-            outbox: outboxKey,
-            due: keys.due,
-            parked: keys.parked(commit.parkedUnder ?? commit.clickId),
-            parkedIndex,
+        decisions.push({
+          index,
+          item: {
+            keys: {
+              conversion: keys.conversion(commit.partitionKey, commit.conversionId),
+              record: keys.postback(commit.partitionKey, commit.postbackId),
+              outbox: keys.outboxOf(commit.partitionKey),
+              // Always a key of this shard (a cluster refuses keys of other slots); used only when indexed.
+              parkedIndex: keys.parkedConversion(commit.parkedConversion ?? commit.partitionKey),
+            },
+            args: {
+              indexed: commit.parkedConversion === undefined ? '0' : '1',
+              postbackId: commit.postbackId,
+              expected: commit.expectedVersion,
+              coldVersion: commit.coldVersion,
+              version: commit.newVersion,
+              outcome: commit.outcomeJson,
+              ttl: w.kind === 'commit' ? settings.conversionTtlSeconds : 1,
+              messageKey: commit.clickId,
+              conversionId: commit.conversionId,
+            },
           },
-          args: {
-            kind: 'commit',
-            expected: commit.expectedVersion,
-            coldVersion: commit.coldVersion,
-            version: commit.newVersion,
-            outcome: commit.outcomeJson,
-            ttl: w.kind === 'commit' ? settings.conversionTtlSeconds : 1,
-            messageKey: commit.clickId,
-            claim,
-            conversionId: commit.conversionId,
-            clickField: '',
-          },
-        }
+        })
       })
-      const pipeline = redis.pipeline()
-      decideBatch.queue(pipeline, items)
-      const [replies] = await timed('commit', () => execPipeline(pipeline))
-      return replies as typeof decideBatch.reply
+      const [parkReplies, decisionReplies] = await timed('commit', () =>
+        Promise.all([
+          parkBatch.callBySlot(
+            redis,
+            parks.map((p) => p.item),
+            (item) => String(item.keys.parked),
+          ),
+          decideBatch.callBySlot(
+            redis,
+            decisions.map((d) => d.item),
+            (item) => String(item.keys.record),
+          ),
+        ]),
+      )
+      parks.forEach((p, i) => (results[p.index] = parkReplies[i]!))
+      decisions.forEach((d, i) => (results[d.index] = decisionReplies[i]!))
+      await afterDecisions(writes, results)
+      return results
     },
 
-    async appendToOutbox(outboxKey, entries) {
+    async appendToOutbox(entries) {
       if (entries.length === 0) return []
-      const pipeline = redis.pipeline()
-      for (const e of entries) pipeline.xadd(outboxKey, '*', 'k', e.key, 'v', e.value)
-      return (await timed('replay', () => execPipeline(pipeline))) as string[]
+      const ids = await timed('replay', () =>
+        Promise.all(entries.map((e) => redis.xadd(keys.outboxOf(e.partitionKey), '*', 'k', e.key, 'v', e.value))),
+      )
+      return entries.map((e, i) => ({ outbox: keys.outboxOf(e.partitionKey), id: ids[i]!, key: e.key, value: e.value }))
     },
 
     async recordClicks(clicks) {
       if (clicks.length === 0) return []
       const ttl = clickTtlSeconds(settings.hotSeconds, settings.clickTtlMarginSeconds)
-      const pipeline = redis.pipeline()
-      recordClickBatch.queue(
-        pipeline,
-        clicks.map(({ click, clickIdCreatedAtMs }) => {
-          const location = keys.click(click.click_id)
-          return {
-            keys: { bucket: location.key, parked: keys.parked(click.click_id) },
-            args: { field: location.field, value: encodeClickState(click, clickIdCreatedAtMs), ttl },
-          }
-        }),
+      const replies = await timed('record_clicks', () =>
+        recordClickBatch.callBySlot(
+          redis,
+          clicks.map(({ click, clickIdCreatedAtMs }) => {
+            const location = keys.click(click.click_id)
+            return {
+              keys: { bucket: location.key, parked: keys.parked(click.click_id) },
+              args: { field: location.field, value: encodeClickState(click, clickIdCreatedAtMs), ttl },
+            }
+          }),
+          (item) => item.keys.parked,
+        ),
       )
-      const [replies] = await timed('record_clicks', () => execPipeline(pipeline))
-      return (replies as typeof recordClickBatch.reply).map((entries, i) =>
-        entries.map((entry) => ({ ...parseParked(entry), parkedUnder: clicks[i]!.click.click_id })),
-      )
+      return replies.map((entries, i) => entries.map((entry) => ({ ...parseParked(entry), parkedUnder: clicks[i]!.click.click_id })))
     },
 
-    overdue: (nowMs, limit) => timed('sweep_read', () => redis.zrangebyscore(keys.due, '-inf', nowMs, 'LIMIT', 0, limit)),
+    async overdue(nowMs, limit) {
+      const perShard = await timed('sweep_read', () =>
+        Promise.all(SHARDS.map((shard) => redis.zrangebyscore(keys.due(shard), '-inf', nowMs, 'LIMIT', 0, limit))),
+      )
+      return perShard.flat().slice(0, limit)
+    },
 
     async readParked(members) {
       if (members.length === 0) return []
-      const replies = await timed('sweep_read', () => {
-        const pipeline = redis.pipeline()
-        for (const member of members) {
-          const at = member.indexOf(':')
-          pipeline.hget(keys.parked(member.slice(0, at)), member.slice(at + 1))
-        }
-        return execPipeline(pipeline)
-      })
+      const replies = await timed('sweep_read', () =>
+        Promise.all(
+          members.map((member) => {
+            const { clickId, postbackId } = parseDueMember(member)
+            return redis.hget(keys.parked(clickId), postbackId)
+          }),
+        ),
+      )
       return replies.map((value, i) =>
-        value === null ? undefined : { ...parseParked(value as string), parkedUnder: members[i]!.slice(0, members[i]!.indexOf(':')) },
+        value === null ? undefined : { ...parseParked(value), parkedUnder: parseDueMember(members[i]!).clickId },
       )
     },
 
     async forgetDue(members) {
-      if (members.length > 0) await redis.zrem(keys.due, ...members)
+      const byShard = new Map<number, string[]>()
+      for (const member of members) {
+        const shard = shardOf(parseDueMember(member).clickId)
+        const group = byShard.get(shard)
+        if (group) group.push(member)
+        else byShard.set(shard, [member])
+      }
+      await Promise.all([...byShard].map(([shard, group]) => redis.zrem(keys.due(shard), ...group)))
     },
 
-    parkedCount: () => redis.zcard(keys.due),
+    async parkedCount() {
+      const counts = await Promise.all(SHARDS.map((shard) => redis.zcard(keys.due(shard))))
+      return counts.reduce((a, b) => a + b, 0)
+    },
   }
-}
-
-/** Runs a pipeline and returns its replies, throwing the first command error. */
-export async function execPipeline(pipeline: ChainableCommander): Promise<unknown[]> {
-  const replies = (await pipeline.exec()) ?? []
-  return replies.map(([error, reply]) => {
-    if (error) throw error
-    return reply
-  })
 }

@@ -2,6 +2,7 @@ import type { ConversionAttributor } from './attribution.ts'
 import type { Log } from './consumer.ts'
 import type { OutboxPublisher } from './outbox.ts'
 import { parkedInOrder } from './planning.ts'
+import { KEY_SHARDS } from './redis-state.ts'
 import type { AttributorStore, ParkedEntry } from './store.ts'
 import { decodeEvent, postbackV1Contract } from '@clickjoin/contracts'
 
@@ -14,8 +15,6 @@ export interface SweeperDeps {
 
 export interface SweeperSettings {
   intervalMs: number
-  /** Partition count: one outbox per partition to drain after a crash. */
-  partitions: number
 }
 
 export interface Sweeper {
@@ -29,6 +28,8 @@ export interface Sweeper {
 const SWEEP_PAGE = 500
 /** An outbox entry this old is no longer being published by the member that wrote it. */
 const ABANDONED_AFTER_MS = 10_000
+/** How often the shards' outboxes are looked through for abandoned entries. */
+const DRAIN_EVERY_MS = 1_000
 
 /**
  * The timer side of the attributor: decides parked postbacks whose grace period ended
@@ -41,6 +42,7 @@ export function createSweeper(deps: SweeperDeps, settings: SweeperSettings): Swe
   let running: Promise<unknown> = Promise.resolve()
   let lastError: string | undefined
   let stopped = false
+  let lastDrainMs = 0
 
   async function sweepOverdue(): Promise<number> {
     const due = await store.overdue(Date.now(), SWEEP_PAGE)
@@ -58,8 +60,7 @@ export function createSweeper(deps: SweeperDeps, settings: SweeperSettings): Swe
       log.error({ orphans: orphans.length }, 'parked entries without a readable postback; removing them')
       await store.forgetDue(orphans)
     }
-    const outboxKey = store.keys.outbox('sweeper')
-    await outbox.publish(outboxKey, await attributor.attribute(candidates, outboxKey))
+    await outbox.publish(await attributor.attribute(candidates))
     return candidates.length
   }
 
@@ -69,9 +70,8 @@ export function createSweeper(deps: SweeperDeps, settings: SweeperSettings): Swe
    * taking them too would only publish them twice.
    */
   async function drainAbandonedOutboxes(): Promise<void> {
-    const outboxKeys = [store.keys.outbox('sweeper')]
-    for (let p = 0; p < settings.partitions; p++) outboxKeys.push(store.keys.outbox(p))
-    for (const key of outboxKeys) await outbox.drain(key, { olderThanMs: ABANDONED_AFTER_MS })
+    const outboxKeys = Array.from({ length: KEY_SHARDS }, (_, shard) => store.keys.outbox(shard))
+    await Promise.all(outboxKeys.map((key) => outbox.drain(key, { olderThanMs: ABANDONED_AFTER_MS })))
   }
 
   function schedule(): void {
@@ -82,7 +82,10 @@ export function createSweeper(deps: SweeperDeps, settings: SweeperSettings): Swe
           while ((await sweepOverdue()) >= SWEEP_PAGE && !stopped) {
             // a backlog: keep going before sleeping
           }
-          await drainAbandonedOutboxes()
+          if (Date.now() - lastDrainMs >= DRAIN_EVERY_MS) {
+            await drainAbandonedOutboxes()
+            lastDrainMs = Date.now()
+          }
           lastError = undefined
         } catch (err) {
           lastError = err instanceof Error ? err.message : String(err)

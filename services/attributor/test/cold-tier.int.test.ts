@@ -1,20 +1,17 @@
-import { Redis } from 'ioredis'
+import { attributorKeys } from '../src/redis-state.ts'
+import { scanKeyBuffers } from '@clickjoin/redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { CampaignInput } from '@clickjoin/campaigns'
-import type { ClickV1, OutcomeV1, PostbackV1 } from '@clickjoin/contracts'
+import { conversionPartitionKey, type ClickV1, type OutcomeV1, type PostbackV1 } from '@clickjoin/contracts'
 import { waitFor } from '@clickjoin/local-stack/testing'
 import { countOf, readerFor } from '../../sink/test/harness.ts'
 import {
+  attributorSuite,
   clicksInRedis,
-  createEventWriter,
-  createWorld,
   makeClick,
   makePostback,
-  putCampaigns,
   readOutcomes,
-  startAttributor,
-  type InProcessAttributor,
-  type TestWorld,
+  REDIS_TARGETS,
 } from './harness.ts'
 
 const HOT_SECONDS = 5
@@ -34,31 +31,18 @@ const joined = (o: OutcomeV1) => ({
   payout: o.payout,
 })
 
-describe(`with ATTRIBUTOR_HOT_SECONDS=${HOT_SECONDS}: clicks and conversions older than that come from ClickHouse`, () => {
-  let world: TestWorld
-  let attributor: InProcessAttributor
-  let writer: Awaited<ReturnType<typeof createEventWriter>>
-  let redis: Redis
+describe.each(REDIS_TARGETS)(`with ATTRIBUTOR_HOT_SECONDS=${HOT_SECONDS}: clicks and conversions older than that come from ClickHouse (%s)`, (target) => {
+  const suite = attributorSuite('attr_cold', target, campaigns, { graceMs: 3_000, hotSeconds: HOT_SECONDS, ttlMarginSeconds: 1 })
   let clickhouse: ReturnType<typeof readerFor>
-
-  beforeAll(async () => {
-    world = await createWorld('attr_cold')
-    await putCampaigns(world, campaigns)
-    redis = new Redis(world.redisUrl)
-    clickhouse = readerFor(world.sink.config)
-    attributor = await startAttributor(world, { graceMs: 3_000, hotSeconds: HOT_SECONDS, ttlMarginSeconds: 1 })
-    writer = await createEventWriter(world)
+  beforeAll(() => {
+    clickhouse = readerFor(suite.world.sink.config)
   })
   afterAll(async () => {
-    await writer?.stop()
-    await attributor?.stop()
     await clickhouse?.close()
-    redis?.disconnect()
-    await world?.stop()
   })
 
   const outcomesOf = async (txn: string) =>
-    (await readOutcomes(world)).map((m) => m.outcome).filter((o) => o.txn_id === txn).sort((a, b) => a.version - b.version)
+    (await readOutcomes(suite.world)).map((m) => m.outcome).filter((o) => o.txn_id === txn).sort((a, b) => a.version - b.version)
   const oneOutcome = (txn: string, versions = 1) =>
     waitFor(() => outcomesOf(txn), (o) => o.length >= versions, 20_000, `outcome of ${txn}`)
 
@@ -67,15 +51,9 @@ describe(`with ATTRIBUTOR_HOT_SECONDS=${HOT_SECONDS}: clicks and conversions old
    * name contains the click ID (as text or as its 24 bytes: parked postbacks, conversions).
    */
   async function keysNaming(click: ClickV1): Promise<string[]> {
-    const held = (await clicksInRedis(redis, world, [click.click_id])) > 0 ? ['<hot click bucket field>'] : []
+    const held = (await clicksInRedis(suite.redis, suite.world, [click.click_id])) > 0 ? ['<hot click bucket field>'] : []
     const idBytes = Buffer.from(click.click_id, 'base64url')
-    const names: Buffer[] = []
-    let cursor = '0'
-    do {
-      const [next, batch] = await redis.scanBuffer(cursor, 'MATCH', `${world.keyPrefix}*`, 'COUNT', 1000)
-      cursor = next.toString()
-      names.push(...batch)
-    } while (cursor !== '0')
+    const names = await scanKeyBuffers(suite.redis, `${suite.world.keyPrefix}*`)
     return [...held, ...names.filter((n) => n.includes(click.click_id) || n.includes(idBytes)).map((n) => n.toString('latin1'))]
   }
 
@@ -83,7 +61,7 @@ describe(`with ATTRIBUTOR_HOT_SECONDS=${HOT_SECONDS}: clicks and conversions old
   async function waitUntilCold(click: ClickV1): Promise<void> {
     await waitFor(() => keysNaming(click), (keys) => keys.length === 0, (HOT_SECONDS + 10) * 1000, `Redis to forget ${click.click_id}`)
     await waitFor(
-      () => countOf(clickhouse, `SELECT count() AS n FROM ${world.database}.click_lookup WHERE click_id = '${click.click_id}'`),
+      () => countOf(clickhouse, `SELECT count() AS n FROM ${suite.world.database}.click_lookup WHERE click_id = '${click.click_id}'`),
       (n) => n === 1,
       10_000,
       'the click in ClickHouse',
@@ -92,15 +70,15 @@ describe(`with ATTRIBUTOR_HOT_SECONDS=${HOT_SECONDS}: clicks and conversions old
 
   /** How many cold-tier queries of this kind the attributor made. */
   async function coldLookups(op: string): Promise<number> {
-    const metric = await attributor.registry.getSingleMetric('attributor_clickhouse_seconds')!.get()
-    return metric.values.find((v) => (v as { metricName?: string }).metricName === 'attributor_clickhouse_seconds_count' && v.labels['op'] === op)?.value ?? 0
+    const metric = await suite.attributor.registry.getSingleMetric('clickjoin_attributor_clickhouse_seconds')!.get()
+    return metric.values.find((v) => (v as { metricName?: string }).metricName === 'clickjoin_attributor_clickhouse_seconds_count' && v.labels['op'] === op)?.value ?? 0
   }
 
-  const send = (postbacks: PostbackV1[]) => writer.postbacks(postbacks)
+  const send = (postbacks: PostbackV1[]) => suite.writer.postbacks(postbacks)
 
   it('attributes a conversion 15 s after its click with the same row as one at 1 s', async () => {
     const click = makeClick('month', campaigns['month']!, Date.now(), { publisher_id: 'pub-7', sub1: 's1', sub3: 's3', sub5: 's5' })
-    await writer.clicks([click])
+    await suite.writer.clicks([click])
     await send([makePostback(click.click_id, click.ts + 1_000, { txn_id: 'early' })])
     const [early] = await oneOutcome('early')
 
@@ -118,7 +96,7 @@ describe(`with ATTRIBUTOR_HOT_SECONDS=${HOT_SECONDS}: clicks and conversions old
 
   it("judges `expired` against the click's own 8 s window, not the other campaign's 30 days", async () => {
     const click = makeClick('short', campaigns['short']!, Date.now())
-    await writer.clicks([click])
+    await suite.writer.clicks([click])
     await waitUntilCold(click)
     await waitFor(() => Date.now(), (now) => now >= click.ts + 12_000, 20_000, '12 s after the click')
     await send([
@@ -133,7 +111,7 @@ describe(`with ATTRIBUTOR_HOT_SECONDS=${HOT_SECONDS}: clicks and conversions old
 
   it('decides a duplicate and a charge-back of a conversion decided 15 s earlier exactly as when it was hot', async () => {
     const click = makeClick('month', campaigns['month']!, Date.now())
-    await writer.clicks([click])
+    await suite.writer.clicks([click])
     const approved = (txn: string) => makePostback(click.click_id, click.ts + 1_000, { txn_id: txn, revenue: '10' })
     const chargeBack = (txn: string) => makePostback(click.click_id, click.ts + 1_000, { txn_id: txn, status: 'rejected' })
 
@@ -146,13 +124,13 @@ describe(`with ATTRIBUTOR_HOT_SECONDS=${HOT_SECONDS}: clicks and conversions old
     const [first] = await oneOutcome('cold')
     await waitUntilCold(click)
     await waitFor(
-      () => countOf(clickhouse, `SELECT count() AS n FROM ${world.database}.conversions WHERE txn_id = 'cold'`),
+      () => countOf(clickhouse, `SELECT count() AS n FROM ${suite.world.database}.conversions WHERE txn_id = 'cold'`),
       (n) => n === 1,
       10_000,
       'the conversion in ClickHouse',
     )
     await waitFor(() => Date.now(), (now) => now >= first!.updated_at + 15_000, 20_000, '15 s after the decision')
-    expect(await redis.exists(`${world.keyPrefix}v:${first!.conversion_id}`)).toBe(0)
+    expect(await suite.redis.exists(attributorKeys(suite.world.keyPrefix).conversion(conversionPartitionKey({ ...first!, channel: 'postback' }), first!.conversion_id))).toBe(0)
     await send([approved('cold'), chargeBack('cold')])
 
     const hot = await oneOutcome('hot', 2)

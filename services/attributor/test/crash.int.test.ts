@@ -1,8 +1,15 @@
 import { afterAll, describe, expect, it } from 'vitest'
-import { createKafka } from '@clickjoin/kafka'
 import { freePort, type ManagedProcess } from '@clickjoin/local-stack'
 import { waitFor } from '@clickjoin/local-stack/testing'
-import { createEventWriter, createWorld, putCampaigns, spawnAttributor, type TestWorld } from './harness.ts'
+import {
+  createEventWriter,
+  createWorld,
+  groupMembers,
+  putCampaigns,
+  REDIS_TARGETS,
+  spawnAttributor,
+  type TestWorld,
+} from './harness.ts'
 import { buildWorkload, outcomeCount, sendChunk, verifyWorkload, mismatches, WORKLOAD_CAMPAIGN_ID, workloadCampaign } from './workload.ts'
 
 // CI-sized defaults that still meet the issue's minimum; raise them for a soak run.
@@ -11,20 +18,7 @@ const KILLS = Number(process.env['ATTRIBUTOR_CRASH_KILLS'] ?? 10)
 // Long enough that a crash pause never turns a late click into unknown_click.
 const GRACE_MS = 30_000
 
-/** Group members, to know when a restarted instance has taken over the partitions. */
-async function groupMembers(world: TestWorld): Promise<{ stable: boolean; members: string[] }> {
-  const admin = createKafka({ brokers: world.brokers, clientId: 'attributor-test-group', log: () => undefined }).admin()
-  await admin.connect()
-  try {
-    const { groups } = await admin.describeGroups([world.groupId])
-    const group = groups[0]
-    return { stable: group?.state === 'Stable', members: (group?.members ?? []).map((m) => m.memberId) }
-  } finally {
-    await admin.disconnect()
-  }
-}
-
-describe('kill -9 of the attributor while conversions flow', () => {
+describe.each(REDIS_TARGETS)('kill -9 of the attributor while conversions flow (%s)', (target) => {
   const processes: ManagedProcess[] = []
   let writer: Awaited<ReturnType<typeof createEventWriter>> | undefined
   let worldToStop: TestWorld | undefined
@@ -35,7 +29,7 @@ describe('kill -9 of the attributor while conversions flow', () => {
   })
 
   it(`loses and double-counts nothing across ${KILLS} crashes (${CONVERSIONS} conversions)`, { timeout: 300_000 }, async () => {
-    const world = await createWorld('attr_crash')
+    const world = await createWorld('attr_crash', target)
     worldToStop = world
     await putCampaigns(world, { [WORKLOAD_CAMPAIGN_ID]: workloadCampaign })
     const workload = buildWorkload(CONVERSIONS, KILLS + 1)
@@ -93,9 +87,9 @@ describe('kill -9 of the attributor while conversions flow', () => {
     )
     expect((await fetch(`${base}/healthz`)).status).toBe(200)
     const metrics = await (await fetch(`${base}/metrics`)).text()
-    expect(metrics).toMatch(/attributor_decisions_total\{[^}]*outcome="rejected",reason="unknown_click"/)
-    expect(metrics).toMatch(/attributor_redis_seconds_bucket/)
-    expect(metrics).toMatch(/attributor_consumer_lag_messages\{[^}]*topic="[^"]*conversions",partition="0"/)
+    expect(metrics).toMatch(/clickjoin_attributor_decisions_total\{[^}]*outcome="rejected",reason="unknown_click"/)
+    expect(metrics).toMatch(/clickjoin_attributor_redis_seconds_bucket/)
+    expect(metrics).toMatch(/clickjoin_attributor_consumer_lag_messages\{[^}]*topic="[^"]*conversions",partition="0"/)
     await final.stop()
     expect(await final.exited).toBe('0') // graceful shutdown on SIGTERM
   })

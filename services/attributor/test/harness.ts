@@ -1,5 +1,5 @@
 import path from 'node:path'
-import { Redis } from 'ioredis'
+import { afterAll, beforeAll } from 'vitest'
 import { campaignFromInput, createConfigStore, longestWindow, type CampaignInput, type ConfigStore } from '@clickjoin/campaigns'
 import { createClickIdKeyring, generateClickId, parseClickIdKeys, type ClickIdKeyring } from '@clickjoin/click-id'
 import {
@@ -16,8 +16,9 @@ import {
   type TopicNames,
 } from '@clickjoin/contracts'
 import { createBatchingProducer, createKafka, ensureTopics, type EventProducer } from '@clickjoin/kafka'
-import { startProcess, type ManagedProcess } from '@clickjoin/local-stack'
+import { acquireTestRedisCluster, startProcess, type ManagedProcess } from '@clickjoin/local-stack'
 import { readTopic, tempDir, testStackEnv, uniqueName } from '@clickjoin/local-stack/testing'
+import { createRedisClient, formatClusterNodes, redisTargetFromEnv, type RedisClient, type RedisClientOptions } from '@clickjoin/redis'
 import type { Registry } from 'prom-client'
 import { createMetricsRegistry } from '@clickjoin/service-runtime'
 import { createColdTierClient } from '../src/cold-tier.ts'
@@ -32,6 +33,37 @@ export const testKeyring: ClickIdKeyring = createClickIdKeyring({ keys: parseCli
 
 export const PARTITIONS = 3
 
+/**
+ * Every attributor suite runs against both kinds of Redis: the stack's single server
+ * ('redis') and the run's 3-primary Redis Cluster ('cluster').
+ */
+export const REDIS_TARGETS = ['redis', 'cluster'] as const
+export type RedisTargetName = (typeof REDIS_TARGETS)[number]
+export type RedisTarget = Pick<RedisClientOptions, 'url' | 'clusterNodes'>
+
+async function redisTargetNamed(name: RedisTargetName): Promise<RedisTarget> {
+  // The stack's Redis (itself a cluster in a CLICKJOIN_TEST_REDIS=cluster run).
+  if (name === 'redis') return redisTargetFromEnv()
+  const { nodes } = await acquireTestRedisCluster(await tempDir('attributor-cluster'))
+  return { clusterNodes: nodes.join(',') }
+}
+
+/** A client on the world's Redis (or `target`), configured as the service configures its own. */
+export function connectRedis(target: RedisTarget): RedisClient {
+  const client = createRedisClient({ ...target, enableAutoPipelining: true })
+  client.on('error', () => undefined)
+  return client
+}
+
+/** REDIS_URL and REDIS_CLUSTER_NODES for a child process (the other one emptied). */
+export function redisEnv(target: RedisTarget): Record<string, string> {
+  const nodes = target.clusterNodes
+  return {
+    REDIS_URL: target.url ?? '',
+    REDIS_CLUSTER_NODES: nodes === undefined ? '' : typeof nodes === 'string' ? nodes : formatClusterNodes(nodes),
+  }
+}
+
 const quietLog: Log = { info: () => undefined, warn: () => undefined, error: (obj, msg) => console.error(msg, obj) }
 
 /** One isolated world: its own topics, Redis keys, consumer group and ClickHouse database. */
@@ -41,7 +73,8 @@ export interface TestWorld {
   keyPrefix: string
   groupId: string
   brokers: string[]
-  redisUrl: string
+  /** Which Redis the world's attributors use: the stack's server or the cluster. */
+  redis: RedisTarget
   /** Where the attributor reads the cold tier: this world's sink (SQL endpoint) or CLICKHOUSE_URL. */
   clickhouseUrl: string
   database: string
@@ -59,8 +92,9 @@ const processDataDir = () => (dataDir ??= tempDir('attributor-chdb'))
  * Creates the world's topics and starts its sink in this process (the cold tier: clicks and
  * conversions older than the hot period are read from the ClickHouse the sink fills).
  */
-export async function createWorld(label: string): Promise<TestWorld> {
-  const { kafkaBrokers, redisUrl } = testStackEnv()
+export async function createWorld(label: string, redisTarget: RedisTargetName = 'redis'): Promise<TestWorld> {
+  const { kafkaBrokers } = testStackEnv()
+  const redis = await redisTargetNamed(redisTarget)
   const name = uniqueName(label)
   const topics = topicNames(`${name}.`)
   const kafka = createKafka({ brokers: kafkaBrokers, clientId: 'attributor-test-setup' })
@@ -82,7 +116,7 @@ export async function createWorld(label: string): Promise<TestWorld> {
     keyPrefix: `${name}:`,
     groupId: `${name}-attributor`,
     brokers: kafkaBrokers,
-    redisUrl,
+    redis,
     clickhouseUrl,
     database,
     sink,
@@ -91,9 +125,9 @@ export async function createWorld(label: string): Promise<TestWorld> {
 }
 
 /** Writes campaigns the way ingest's admin API does: through the config store. */
-export async function putCampaigns(world: TestWorld, campaigns: Record<string, CampaignInput>, redisUrl = world.redisUrl): Promise<void> {
-  const redis = new Redis(redisUrl)
-  const subscriber = new Redis(redisUrl)
+export async function putCampaigns(world: TestWorld, campaigns: Record<string, CampaignInput>, target = world.redis): Promise<void> {
+  const redis = connectRedis(target)
+  const subscriber = connectRedis(target)
   try {
     const store = createConfigStore({ redis, subscriber, keyPrefix: world.keyPrefix })
     for (const [id, input] of Object.entries(campaigns)) await store.putCampaign(campaignFromInput(id, input))
@@ -112,7 +146,8 @@ export interface InProcessAttributor {
 
 export interface AttributorTestOptions {
   graceMs?: number
-  redisUrl?: string
+  /** Another Redis than the world's. */
+  redis?: RedisTarget
   hotSeconds?: number
   /** Beyond the hot period in Redis (default 1 h, as the service's own default). */
   ttlMarginSeconds?: number
@@ -120,11 +155,10 @@ export interface AttributorTestOptions {
 
 /** The attributor as server.ts composes it (createAttributorService), with test settings. */
 export async function startAttributor(world: TestWorld, options: AttributorTestOptions = {}): Promise<InProcessAttributor> {
-  const redisUrl = options.redisUrl ?? world.redisUrl
+  const target = options.redis ?? world.redis
   const kafka = createKafka({ brokers: world.brokers, clientId: 'attributor-test', log: () => undefined })
-  const redis = new Redis(redisUrl)
-  const subscriber = new Redis(redisUrl)
-  for (const c of [redis, subscriber]) c.on('error', () => undefined)
+  const redis = connectRedis(target)
+  const subscriber = connectRedis(target)
   const clickhouse = createColdTierClient(world.clickhouseUrl)
   const registry = createMetricsRegistry('attributor')
   const attributor = createAttributorService(
@@ -144,23 +178,27 @@ export async function startAttributor(world: TestWorld, options: AttributorTestO
     { kafka, redis, subscriber, clickhouse, keyring: testKeyring, metrics: createAttributorMetrics(registry), log: quietLog },
   )
   await attributor.start()
+  let stopping: Promise<void> | undefined
   return {
     attributor,
     configStore: attributor.configStore,
     registry,
-    async stop() {
-      await attributor.stop()
-      await clickhouse.close()
-      redis.disconnect()
-      subscriber.disconnect()
-    },
+    // Once: a second stop (a test's, then its afterAll's) must not send commands to closed
+    // clients (a closed Cluster client queues them forever instead of failing them).
+    stop: () =>
+      (stopping ??= (async () => {
+        await attributor.stop()
+        await clickhouse.close()
+        redis.disconnect()
+        subscriber.disconnect()
+      })()),
   }
 }
 
 /** The attributor as its own process (`node --import tsx src/server.ts`), for kill -9. */
 export async function spawnAttributor(
   world: TestWorld,
-  options: { graceMs?: number; label: string; redisUrl?: string; env?: Record<string, string> },
+  options: { graceMs?: number; label: string; redis?: RedisTarget; env?: Record<string, string> },
 ): Promise<ManagedProcess> {
   const serviceDir = path.resolve(import.meta.dirname, '..')
   const logDir = process.env['ATTRIBUTOR_TEST_LOG_DIR'] ?? (await tempDir('attributor-child'))
@@ -176,7 +214,7 @@ export async function spawnAttributor(
       KAFKA_BROKERS: world.brokers.join(','),
       KAFKA_TOPIC_PREFIX: `${world.name}.`,
       KAFKA_TOPIC_PARTITIONS: String(PARTITIONS),
-      REDIS_URL: options.redisUrl ?? world.redisUrl,
+      ...redisEnv(options.redis ?? world.redis),
       REDIS_KEY_PREFIX: world.keyPrefix,
       CLICK_ID_KEYS: TEST_CLICK_ID_KEYS,
       ATTRIBUTION_GRACE_MS: String(options.graceMs ?? 2_000),
@@ -300,12 +338,83 @@ export function assertRepeatsIdentical(messages: OutcomeMessage[]): { distinct: 
 }
 
 /** How many of these clicks Redis holds in its hot tier (their bucket fields). */
-export async function clicksInRedis(redis: Redis, world: TestWorld, clickIds: readonly string[]): Promise<number> {
-  const pipeline = redis.pipeline()
-  for (const id of clickIds) {
-    const { key, field } = clickLocation(world.keyPrefix, id)
-    pipeline.hexists(key, field)
+export async function clicksInRedis(redis: RedisClient, world: TestWorld, clickIds: readonly string[]): Promise<number> {
+  const found = await Promise.all(
+    clickIds.map((id) => {
+      const { key, field } = clickLocation(world.keyPrefix, id)
+      return redis.hexists(key, field)
+    }),
+  )
+  return found.filter((f) => f === 1).length
+}
+
+export type EventWriter = Awaited<ReturnType<typeof createEventWriter>>
+
+/** What most attributor suites run against, filled in by their beforeAll. */
+export interface AttributorSuite {
+  readonly world: TestWorld
+  readonly attributor: InProcessAttributor
+  readonly writer: EventWriter
+  /** A client on the world's Redis, for what a test checks there. */
+  readonly redis: RedisClient
+}
+
+/**
+ * Registers the usual beforeAll / afterAll of a suite: a world on `target` with these
+ * campaigns, one in-process attributor (`options`), an event writer and a Redis client; all
+ * stopped afterwards in reverse. Call it inside the suite's describe.
+ */
+export function attributorSuite(
+  label: string,
+  target: RedisTargetName,
+  campaigns: Record<string, CampaignInput>,
+  options: AttributorTestOptions = {},
+): AttributorSuite {
+  let parts: Partial<{ world: TestWorld; attributor: InProcessAttributor; writer: EventWriter; redis: RedisClient }> = {}
+  beforeAll(async () => {
+    parts = {}
+    parts.world = await createWorld(label, target)
+    await putCampaigns(parts.world, campaigns)
+    parts.redis = connectRedis(parts.world.redis)
+    parts.attributor = await startAttributor(parts.world, options)
+    parts.writer = await createEventWriter(parts.world)
+  })
+  afterAll(async () => {
+    await parts.writer?.stop()
+    await parts.attributor?.stop()
+    parts.redis?.disconnect()
+    await parts.world?.stop()
+  })
+  const part = <K extends keyof typeof parts>(name: K) => {
+    const value = parts[name]
+    if (value === undefined) throw new Error(`attributorSuite: ${name} is not ready (used outside a test, or its beforeAll failed)`)
+    return value as NonNullable<(typeof parts)[K]>
   }
-  const replies = (await pipeline.exec()) ?? []
-  return replies.filter(([, found]) => found === 1).length
+  return {
+    get world() {
+      return part('world')
+    },
+    get attributor() {
+      return part('attributor')
+    },
+    get writer() {
+      return part('writer')
+    },
+    get redis() {
+      return part('redis')
+    },
+  }
+}
+
+/** The attributor group's members, to know when an instance has taken over the partitions. */
+export async function groupMembers(world: TestWorld): Promise<{ stable: boolean; members: string[] }> {
+  const admin = createKafka({ brokers: world.brokers, clientId: 'attributor-test-group', log: () => undefined }).admin()
+  await admin.connect()
+  try {
+    const { groups } = await admin.describeGroups([world.groupId])
+    const group = groups[0]
+    return { stable: group?.state === 'Stable', members: (group?.members ?? []).map((m) => m.memberId) }
+  } finally {
+    await admin.disconnect()
+  }
 }

@@ -1,41 +1,23 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { CampaignInput } from '@clickjoin/campaigns'
 import { conversionPartitionKey } from '@clickjoin/contracts'
 import { waitFor } from '@clickjoin/local-stack/testing'
 import {
   assertRepeatsIdentical,
-  createEventWriter,
-  createWorld,
+  attributorSuite,
   latestByConversion,
   makeClick,
   makePostback,
-  putCampaigns,
   readOutcomes,
-  startAttributor,
-  type InProcessAttributor,
-  type TestWorld,
+  REDIS_TARGETS,
 } from './harness.ts'
 
 const PAIRS = 1_000
 const campaign: CampaignInput = { destination: 'https://shop.example/', status: 'active', payout: { type: 'cpa', amount: '4' } }
 
-describe('postbacks of one conversion are decided in the order ingest acknowledged them', () => {
-  let world: TestWorld
-  let attributor: InProcessAttributor
-  let writer: Awaited<ReturnType<typeof createEventWriter>>
-
-  beforeAll(async () => {
-    world = await createWorld('attr_order')
-    await putCampaigns(world, { order: campaign })
-    // A long grace: the second case sends the missing clicks only after every postback was acknowledged.
-    attributor = await startAttributor(world, { graceMs: 60_000 })
-    writer = await createEventWriter(world)
-  })
-  afterAll(async () => {
-    await writer?.stop()
-    await attributor?.stop()
-    await world?.stop()
-  })
+describe.each(REDIS_TARGETS)('postbacks of one conversion are decided in the order ingest acknowledged them (%s)', (target) => {
+  // A long grace: the second case sends the missing clicks only after every postback was acknowledged.
+  const suite = attributorSuite('attr_order', target, { order: campaign }, { graceMs: 60_000 })
 
   it(`a charge-back sent with another click ID right after its approval ends rejected (${PAIRS} pairs)`, async () => {
     const now = Date.now()
@@ -49,18 +31,18 @@ describe('postbacks of one conversion are decided in the order ingest acknowledg
         chargeBack: makePostback(otherClick.click_id, now - 5_000, { txn_id: txn, status: 'rejected' }),
       }
     })
-    await writer.clicks(pairs.flatMap((p) => p.clicks))
+    await suite.writer.clicks(pairs.flatMap((p) => p.clicks))
 
     // Under load: every pair at once, each charge-back sent as soon as its approval was acknowledged.
     await Promise.all(
       pairs.map(async (p) => {
-        await writer.postbacks([p.approved])
-        await writer.postbacks([p.chargeBack])
+        await suite.writer.postbacks([p.approved])
+        await suite.writer.postbacks([p.chargeBack])
       }),
     )
 
     const messages = await waitFor(
-      () => readOutcomes(world),
+      () => readOutcomes(suite.world),
       (m) => m.length >= 2 * PAIRS,
       120_000,
       'two versions of every conversion',
@@ -92,19 +74,19 @@ describe('postbacks of one conversion are decided in the order ingest acknowledg
         chargeBack: makePostback(presentClick.click_id, now - 5_000, { txn_id: txn, status: 'rejected' }),
       }
     })
-    await writer.clicks(pairs.map((p) => p.presentClick))
+    await suite.writer.clicks(pairs.map((p) => p.presentClick))
     await Promise.all(
       pairs.map(async (p) => {
-        await writer.postbacks([p.approved])
-        await writer.postbacks([p.chargeBack])
+        await suite.writer.postbacks([p.approved])
+        await suite.writer.postbacks([p.chargeBack])
       }),
     )
     // Both wait: the approval for its click, the charge-back behind the approval.
     const id = (p: (typeof pairs)[number]) => `t:${p.approved.partner_id}:${p.approved.txn_id}`
-    await waitFor(() => attributor.attributor.health(), (h) => h.ok, 10_000, 'the attributor')
-    await writer.clicks(pairs.map((p) => p.lateClick))
+    await waitFor(() => suite.attributor.attributor.health(), (h) => h.ok, 10_000, 'the attributor')
+    await suite.writer.clicks(pairs.map((p) => p.lateClick))
     const messages = await waitFor(
-      () => readOutcomes(world),
+      () => readOutcomes(suite.world),
       (m) => pairs.every((p) => m.some((o) => o.outcome.conversion_id === id(p) && o.outcome.version === 2)),
       60_000,
       'two versions of every parked conversion',

@@ -1,23 +1,18 @@
-import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { generateClickId } from '@clickjoin/click-id'
 import type { CampaignInput } from '@clickjoin/campaigns'
 import { decodeEvent, deadLetterV1Contract, type ClickV1, type OutcomeV1, type PostbackV1 } from '@clickjoin/contracts'
 import { readTopic, waitFor } from '@clickjoin/local-stack/testing'
 import {
   assertRepeatsIdentical,
+  attributorSuite,
   clicksInRedis,
-  createEventWriter,
-  createWorld,
   makeClick,
   makePostback,
-  putCampaigns,
-  readOutcomes,
-  startAttributor,
-  testKeyring,
-  type InProcessAttributor,
   type OutcomeMessage,
-  type TestWorld,
+  readOutcomes,
+  REDIS_TARGETS,
+  testKeyring,
 } from './harness.ts'
 
 const HOUR = 3_600_000
@@ -101,22 +96,13 @@ const cases: RuleCase[] = [
     expected: [[{ is_fast: false, ctit_ms: 10_000 }]] },
 ]
 
-describe('attribution rules (SPEC §5) through Kafka and Redis', () => {
-  let world: TestWorld
-  let attributor: InProcessAttributor
-  let writer: Awaited<ReturnType<typeof createEventWriter>>
-  let redis: Redis
+describe.each(REDIS_TARGETS)('attribution rules (SPEC §5) through Kafka and Redis (%s)', (target) => {
+  const suite = attributorSuite('attr_rules', target, { rules: campaign }, { graceMs: 2_000 })
   const baseTs = Date.now() - 3 * HOUR
   const sent = new Map<string, { clickId: string; postbacks: PostbackV1[] }>()
   let messages: OutcomeMessage[] = []
 
   beforeAll(async () => {
-    world = await createWorld('attr_rules')
-    await putCampaigns(world, { rules: campaign })
-    redis = new Redis(world.redisUrl)
-    attributor = await startAttributor(world, { graceMs: 2_000 })
-    writer = await createEventWriter(world)
-
     const clicks: ClickV1[] = []
     for (const c of cases) {
       const clickTs = baseTs + (c.click ?? 0)
@@ -128,25 +114,19 @@ describe('attribution rules (SPEC §5) through Kafka and Redis', () => {
       const postbacks = c.postbacks(clickId, clickTs).map((p) => makePostback(clickId, clickTs, p))
       sent.set(c.name, { clickId, postbacks })
     }
-    await writer.clicks(clicks)
+    await suite.writer.clicks(clicks)
     // Clicks first, as in life; the late-click test covers the other order.
-    await waitFor(() => clicksInRedis(redis, world, clicks.map((c) => c.click_id)), (n) => n === clicks.length, 20_000, 'clicks recorded')
+    await waitFor(() => clicksInRedis(suite.redis, suite.world, clicks.map((c) => c.click_id)), (n) => n === clicks.length, 20_000, 'clicks recorded')
     // A malformed message ahead of the last case's postbacks on their partition: they must still be decided.
-    await writer.raw(world.topics.conversions, sent.get(cases.at(-1)!.name)!.clickId, '{"v":1,"click_id":')
-    for (const c of cases) await writer.postbacks(sent.get(c.name)!.postbacks) // in order: a status sequence must stay in order
+    await suite.writer.raw(suite.world.topics.conversions, sent.get(cases.at(-1)!.name)!.clickId, '{"v":1,"click_id":')
+    for (const c of cases) await suite.writer.postbacks(sent.get(c.name)!.postbacks) // in order: a status sequence must stay in order
     // A redelivered postback (same postback_id).
-    await writer.postbacks([sent.get('inside the window')!.postbacks[0]!])
+    await suite.writer.postbacks([sent.get('inside the window')!.postbacks[0]!])
 
     const expectedMessages = cases.reduce((n, c) => n + c.expected.flat().length, 0) + 1
-    messages = await waitFor(() => readOutcomes(world), (m) => m.length >= expectedMessages, 30_000, 'all outcomes')
+    messages = await waitFor(() => readOutcomes(suite.world), (m) => m.length >= expectedMessages, 30_000, 'all outcomes')
   })
 
-  afterAll(async () => {
-    await writer?.stop()
-    await attributor?.stop()
-    redis?.disconnect()
-    await world?.stop()
-  })
 
   for (const c of cases) {
     it(c.name, () => {
@@ -177,10 +157,10 @@ describe('attribution rules (SPEC §5) through Kafka and Redis', () => {
   })
 
   it('dead-letters a malformed message with the reason and keeps the partition moving', async () => {
-    const deadLetters = await waitFor(() => readTopic(world.brokers, world.topics.deadLetter), (m) => m.length >= 1, 10_000, 'dead letter')
+    const deadLetters = await waitFor(() => readTopic(suite.world.brokers, suite.world.topics.deadLetter), (m) => m.length >= 1, 10_000, 'dead letter')
     const decoded = decodeEvent(deadLetterV1Contract, deadLetters[0]!.value)
     expect(decoded.ok && decoded.value).toMatchObject({
-      source_topic: world.topics.conversions,
+      source_topic: suite.world.topics.conversions,
       key: sent.get(cases.at(-1)!.name)!.clickId,
       payload: '{"v":1,"click_id":',
     })
