@@ -1,4 +1,4 @@
-import type { Logger } from './shutdown.ts'
+import type { Logger } from './logger.ts'
 
 export interface ComponentHealth {
   ok: boolean

@@ -7,7 +7,7 @@ export {
   type Readiness,
 } from './components.ts'
 export { healthRoutes, type HealthRoutesOptions } from './health-routes.ts'
-export { onShutdownSignals, type ShutdownStep, type Logger } from './shutdown.ts'
+export type { Logger } from './logger.ts'
 export { loggerOptions } from './logger.ts'
 export { createMetricsRegistry, metricPrefix } from './metrics.ts'
 export { EXIT_CONFIG, runService, type RunnableService, type RunServiceOptions, type ServiceDefinition } from './run-service.ts'

@@ -7,3 +7,10 @@ export function loggerOptions(service: string, level: string) {
     redact: ['req.headers.authorization', 'req.headers["x-clickjoin-token"]', 'req.headers.cookie'],
   }
 }
+
+/** The part of a pino/fastify logger that services and their parts log through. */
+export interface Logger {
+  info(obj: object, msg?: string): void
+  warn(obj: object, msg?: string): void
+  error(obj: object, msg?: string): void
+}

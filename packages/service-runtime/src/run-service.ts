@@ -1,5 +1,5 @@
 import { ConfigError } from '@clickjoin/config'
-import type { Logger } from './shutdown.ts'
+import type { Logger } from './logger.ts'
 
 /** EX_CONFIG of sysexits.h: the environment cannot start the service. */
 export const EXIT_CONFIG = 78
