@@ -16,9 +16,35 @@ export interface TopicSpec {
 export async function ensureTopics(
   kafka: Kafka,
   specs: TopicSpec[],
-  options: { replicationFactor?: number } = {},
+  options: { replicationFactor?: number; settleMs?: number } = {},
 ): Promise<void> {
-  const replicationFactor = options.replicationFactor ?? -1
+  const settleMs = options.settleMs ?? 30_000
+  const deadline = Date.now() + settleMs
+  for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, 2_000)) {
+    try {
+      return await ensureTopicsOnce(kafka, specs, options.replicationFactor ?? -1)
+    } catch (err) {
+      // Every service ensures the same topics at start: another one may be creating them this
+      // very moment (a topic that "already exists" in the same request), or the broker that
+      // answers has not learnt of a topic the controller just made ("does not host this
+      // topic-partition"). Both settle within moments: look again.
+      if (!isTopicRace(err) || Date.now() + delayMs > deadline) throw err
+      await new Promise((resolve) => setTimeout(resolve, delayMs))
+    }
+  }
+}
+
+const RACE_ERROR_TYPES = new Set(['TOPIC_ALREADY_EXISTS', 'UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE'])
+
+/** A kafkajs error (or aggregate of errors) that only says topics are being created elsewhere. */
+export function isTopicRace(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false
+  const { type, errors } = err as { type?: unknown; errors?: unknown }
+  if (Array.isArray(errors) && errors.length > 0) return errors.every(isTopicRace)
+  return typeof type === 'string' && RACE_ERROR_TYPES.has(type)
+}
+
+async function ensureTopicsOnce(kafka: Kafka, specs: TopicSpec[], replicationFactor: number): Promise<void> {
   const admin = kafka.admin()
   await admin.connect()
   try {
@@ -36,16 +62,12 @@ export async function ensureTopics(
         })),
       })
     }
-    const present = specs.filter((s) => existing.has(s.topic))
-    if (present.length > 0) {
-      const { topics } = await admin.fetchTopicMetadata({ topics: present.map((s) => s.topic) })
-      for (const meta of topics) {
-        const spec = present.find((s) => s.topic === meta.name)
-        if (spec && meta.partitions.length !== spec.numPartitions) {
-          throw new Error(
-            `topic ${meta.name} has ${meta.partitions.length} partitions, expected ${spec.numPartitions}`,
-          )
-        }
+    // Every topic is checked, also the ones just created (their metadata must be there).
+    const { topics } = await admin.fetchTopicMetadata({ topics: specs.map((s) => s.topic) })
+    for (const meta of topics) {
+      const spec = specs.find((s) => s.topic === meta.name)
+      if (spec && meta.partitions.length !== spec.numPartitions) {
+        throw new Error(`topic ${meta.name} has ${meta.partitions.length} partitions, expected ${spec.numPartitions}`)
       }
     }
   } finally {
