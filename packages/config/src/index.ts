@@ -17,6 +17,8 @@ export {
 } from './fields.ts'
 export { ConfigError, parseEnv, type ConfigProblem } from './parse-env.ts'
 export {
+  adminFields,
+  adminToken,
   clickIdFields,
   clickIdSettings,
   kafkaFields,
@@ -26,6 +28,7 @@ export {
   serviceFields,
   throwProblems,
   topicPrefix,
+  DEV_ADMIN_TOKEN,
   type ClickIdSettings,
   type KafkaSettings,
   type RedisSettings,

@@ -61,6 +61,15 @@ export const clickIdFields = {
   CLICK_ID_KEY_ID: z.string().regex(/^\d{1,3}$/, 'must be a key ID 0–255').transform(Number).optional(),
 }
 
+/** Every service with an admin API. */
+export const adminFields = {
+  /** Bearer token of the admin API; required in production, a development token otherwise. */
+  ADMIN_TOKEN: z.string().min(8, 'must be at least 8 characters').optional(),
+}
+
+/** The admin token outside production when none is set; logged as a warning. */
+export const DEV_ADMIN_TOKEN = 'dev-admin-token'
+
 type Output<F extends z.ZodRawShape> = z.output<z.ZodObject<F>>
 
 export interface KafkaSettings {
@@ -116,6 +125,22 @@ export function clickIdSettings(
   const keyId = e.CLICK_ID_KEY_ID ?? Math.max(...keys.keys())
   if (!keys.has(keyId)) problems.push({ variable: 'CLICK_ID_KEY_ID', message: `key ${keyId} is not in CLICK_ID_KEYS` })
   return { clickIdKeys: keys, clickIdKeyId: keyId, developmentClickIdKey: development }
+}
+
+/**
+ * The admin token: the configured one, or outside production the development token with a
+ * warning naming `api` (what accepts it). Problems are added to `problems`.
+ */
+export function adminToken(
+  e: Output<typeof adminFields> & { NODE_ENV: NodeEnv },
+  api: string,
+  problems: ConfigProblem[],
+  warnings: string[],
+): string {
+  if (e.ADMIN_TOKEN) return e.ADMIN_TOKEN
+  if (e.NODE_ENV === 'production') problems.push({ variable: 'ADMIN_TOKEN', message: 'is required in production' })
+  else warnings.push(`ADMIN_TOKEN not set: ${api} accepts the development token "${DEV_ADMIN_TOKEN}"`)
+  return DEV_ADMIN_TOKEN
 }
 
 /** Throws every collected problem at once, naming each variable. */

@@ -1,5 +1,7 @@
 import { z } from 'zod'
 import {
+  adminFields,
+  adminToken,
   durationMs,
   kafkaFields,
   kafkaSettings,
@@ -18,7 +20,6 @@ import {
 import { parseAllowedNetworks, type AllowedNetworks } from './domain/address-policy.ts'
 import type { BackoffPolicy } from './domain/backoff.ts'
 
-const DEV_ADMIN_TOKEN = 'dev-admin-token'
 
 /** The dispatcher's environment, validated once at start (SPEC §5b, §7): the shared fields and its own. */
 export const DispatcherEnv = z.object({
@@ -27,8 +28,7 @@ export const DispatcherEnv = z.object({
   ...redisFields,
   /** Health, metrics and redeliver HTTP port (SPEC §8: 8083); 0 lets the OS choose (tests). */
   PORT: port(8083),
-  /** Bearer token of `POST /admin/redeliver`; required in production, the development token otherwise. */
-  ADMIN_TOKEN: z.string().min(8, 'must be at least 8 characters').optional(),
+  ...adminFields,
   /** Consumer group of the outcomes topic: every dispatcher instance shares its partitions. */
   DISPATCHER_GROUP_ID: z.string().min(1).default('dispatcher'),
   /** How long the group waits for a silent member (≥ 6 s); default the shared 10 s (docs/kafka.md). */
@@ -92,12 +92,7 @@ export function loadDispatcherConfig(env: Readonly<Record<string, string | undef
   const e = parseEnv(DispatcherEnv, env)
   const problems: ConfigProblem[] = []
   const warnings: string[] = []
-  let adminToken = e.ADMIN_TOKEN
-  if (!adminToken) {
-    if (e.NODE_ENV === 'production') problems.push({ variable: 'ADMIN_TOKEN', message: 'is required in production' })
-    else warnings.push(`ADMIN_TOKEN not set: /admin/redeliver accepts the development token "${DEV_ADMIN_TOKEN}"`)
-    adminToken = DEV_ADMIN_TOKEN
-  }
+  const token = adminToken(e, '/admin/redeliver', problems, warnings)
   const leaseMs = e.DISPATCH_LEASE_MS ?? e.DISPATCH_TIMEOUT_MS + 20_000
   if (leaseMs <= e.DISPATCH_TIMEOUT_MS) {
     problems.push({ variable: 'DISPATCH_LEASE_MS', message: `must be longer than DISPATCH_TIMEOUT_MS (${e.DISPATCH_TIMEOUT_MS} ms)` })
@@ -109,7 +104,7 @@ export function loadDispatcherConfig(env: Readonly<Record<string, string | undef
     logLevel: e.LOG_LEVEL,
     port: e.PORT,
     host: e.HOST,
-    adminToken,
+    adminToken: token,
     groupId: e.DISPATCHER_GROUP_ID,
     sessionTimeoutMs: e.DISPATCHER_SESSION_TIMEOUT_MS,
     backoff: {

@@ -1,6 +1,8 @@
 import path from 'node:path'
 import { z } from 'zod'
 import {
+  adminFields,
+  adminToken,
   bool,
   clickIdFields,
   clickIdSettings,
@@ -29,8 +31,7 @@ export const IngestEnv = z.object({
   ...clickIdFields,
   /** HTTP port of the edge; 0 lets the OS choose (tests). */
   PORT: port(8080),
-  /** Bearer token of the admin API; required in production, `dev-admin-token` otherwise. */
-  ADMIN_TOKEN: z.string().min(8, 'must be at least 8 characters').optional(),
+  ...adminFields,
   /** Base of the tracking links the admin API hands out; default this service's own address and port. */
   PUBLIC_URL: url({ protocols: ['http:', 'https:'] }).optional(),
   /** A request waits at most this long for Kafka's acknowledgement, then gets 503. */
@@ -74,7 +75,6 @@ export const IngestEnv = z.object({
 export type IngestEnv = z.output<typeof IngestEnv>
 
 /** Development-only click ID key: anyone can forge click IDs signed with it. */
-const DEV_ADMIN_TOKEN = 'dev-admin-token'
 
 export interface IngestConfig extends KafkaSettings, RedisSettings, ClickIdSettings {
   nodeEnv: IngestEnv['NODE_ENV']
@@ -103,17 +103,11 @@ export interface IngestConfig extends KafkaSettings, RedisSettings, ClickIdSetti
 /** Reads and checks the environment; throws ConfigError naming every bad variable. */
 export function loadIngestConfig(env: Readonly<Record<string, string | undefined>> = process.env): IngestConfig {
   const e = parseEnv(IngestEnv, env)
-  const production = e.NODE_ENV === 'production'
   const problems: ConfigProblem[] = []
   const warnings: string[] = []
 
   const clickIds = clickIdSettings(e, problems, warnings)
-  let adminToken = e.ADMIN_TOKEN
-  if (!adminToken) {
-    if (production) problems.push({ variable: 'ADMIN_TOKEN', message: 'is required in production' })
-    else warnings.push(`ADMIN_TOKEN not set: the admin API accepts the development token "${DEV_ADMIN_TOKEN}"`)
-    adminToken = DEV_ADMIN_TOKEN
-  }
+  const token = adminToken(e, 'the admin API', problems, warnings)
   throwProblems(problems)
 
   return {
@@ -124,7 +118,7 @@ export function loadIngestConfig(env: Readonly<Record<string, string | undefined
     ...kafkaSettings(e),
     ...redisSettings(e),
     ...clickIds,
-    adminToken,
+    adminToken: token,
     publicUrl: (e.PUBLIC_URL ?? defaultPublicUrl(e.HOST, e.PORT)).replace(/\/+$/, ''),
     kafkaAckTimeoutMs: e.INGEST_KAFKA_ACK_TIMEOUT_MS,
     kafkaLingerMs: e.INGEST_KAFKA_LINGER_MS,
