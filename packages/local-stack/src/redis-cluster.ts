@@ -5,7 +5,7 @@ import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
 import { startProcess, waitUntilReady, type ManagedProcess } from './child-process.ts'
 import { freePort, isPortOpen } from './ports.ts'
-import { ensureRedisServer } from './redis.ts'
+import { ensureRedisServer, redisServerArgs } from './redis.ts'
 
 const run = promisify(execFile)
 
@@ -56,20 +56,11 @@ export async function startRedisCluster(options: RedisClusterOptions): Promise<R
     for (const port of ports) {
       const dir = path.join(options.dataDir, `node-${port}`)
       await mkdir(dir, { recursive: true })
-      const args = [
-        '--port', String(port),
-        '--bind', '127.0.0.1',
-        '--dir', dir,
+      const args = redisServerArgs(port, dir, options.appendfsync, [
         '--cluster-enabled', 'yes',
         '--cluster-config-file', 'nodes.conf',
         '--cluster-node-timeout', '5000',
-        '--appendonly', 'yes',
-        '--appendfsync', options.appendfsync ?? 'always',
-        '--maxmemory-policy', 'noeviction',
-        '--save', '',
-        '--daemonize', 'no',
-        '--logfile', '',
-      ]
+      ])
       processes.push(startProcess(`redis-cluster-${port}`, binary, args, { logFile: path.join(dir, 'redis.log') }))
     }
     await Promise.all(

@@ -64,23 +64,32 @@ export interface RedisServer {
   stop(): Promise<void>
 }
 
+/**
+ * The command line of every redis-server we start: 127.0.0.1, its own dir, AOF on (fsync as
+ * asked, `always` by default), `noeviction`, no RDB snapshots, logs to stdout.
+ */
+export function redisServerArgs(port: number, dir: string, appendfsync = 'always', extra: readonly string[] = []): string[] {
+  return [
+    '--port', String(port),
+    '--bind', '127.0.0.1',
+    '--dir', dir,
+    ...extra,
+    '--appendonly', 'yes',
+    '--appendfsync', appendfsync,
+    '--maxmemory-policy', 'noeviction',
+    '--save', '',
+    '--daemonize', 'no',
+    '--logfile', '',
+  ]
+}
+
 /** redis-server on 127.0.0.1 with its own dir, AOF on and `noeviction`. */
 export async function startRedisServer(options: RedisServerOptions): Promise<RedisServer> {
   const log = options.log ?? (() => undefined)
   const binary = await ensureRedisServer(log)
   const port = await choosePort(options.port, 'Redis')
   await mkdir(options.dataDir, { recursive: true })
-  const args = [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--dir', options.dataDir,
-    '--appendonly', 'yes',
-    '--appendfsync', options.appendfsync ?? 'always',
-    '--maxmemory-policy', 'noeviction',
-    '--save', '',
-    '--daemonize', 'no',
-    '--logfile', '',
-  ]
+  const args = redisServerArgs(port, options.dataDir, options.appendfsync)
   const proc = startProcess('redis', binary, args, { logFile: path.join(options.dataDir, 'redis.log') })
   const url = `redis://127.0.0.1:${port}`
   await waitUntilReady(
