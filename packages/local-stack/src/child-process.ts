@@ -1,10 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 
 export interface ManagedProcess {
   readonly name: string
   readonly pid: number
+  /** Where its stdout and stderr go. */
+  readonly logFile: string
   /** Resolves with the exit code (or signal) once the process has ended. */
   readonly exited: Promise<string>
   isRunning(): boolean
@@ -76,6 +79,7 @@ export function startProcess(
   return {
     name,
     pid: child.pid ?? -1,
+    logFile: options.logFile,
     exited,
     isRunning: () => running,
     stop: (graceMs = 15_000) => signalAndWait('SIGTERM', graceMs),
@@ -94,10 +98,20 @@ export async function waitUntilReady(
   let exitedWith: string | undefined
   proc.exited.then((code) => (exitedWith = code)).catch(() => undefined)
   while (Date.now() < deadline) {
-    if (exitedWith !== undefined) throw new Error(`${proc.name} exited (${exitedWith}) before ${describe}`)
+    if (exitedWith !== undefined) {
+      // The log is gone with a test's temporary directory: its last lines go into the error.
+      throw new Error(`${proc.name} exited (${exitedWith}) before ${describe}; last lines of ${proc.logFile}:\n${await logTail(proc.logFile)}`)
+    }
     if (await probe().catch(() => false)) return
     await new Promise((r) => setTimeout(r, 100))
   }
   throw new Error(`${proc.name}: ${describe} not reached within ${timeoutMs} ms`)
 }
 
+async function logTail(file: string, lines = 20): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n')
+  } catch (err) {
+    return `(unreadable: ${err instanceof Error ? err.message : String(err)})`
+  }
+}

@@ -7,7 +7,7 @@ import { promisify } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
 import { startProcess, waitUntilReady, type ManagedProcess } from './child-process.ts'
 import { cacheDir } from './paths.ts'
-import { choosePort, freePort } from './ports.ts'
+import { canBind, choosePort, freePort } from './ports.ts'
 
 const run = promisify(execFile)
 
@@ -199,7 +199,12 @@ export async function startKafkaBroker(options: KafkaBrokerOptions): Promise<Kaf
   const log = options.log ?? (() => undefined)
   const libs = await ensureKafkaJars(log)
   const port = await choosePort(options.port, 'Kafka')
-  const controllerPort = options.controllerPort ?? (options.port === 0 ? await freePort() : options.port + 1)
+  // The controller listens next to the broker when it can (9093 beside 9092); a neighbour port
+  // that something holds (often the local end of another process's connection) would make the
+  // broker exit at start, so a free one is taken instead. Only node IDs are stored in the
+  // quorum state, so a restart may use another controller port.
+  const controllerPort =
+    options.controllerPort ?? (options.port !== 0 && (await canBind(options.port + 1)) ? options.port + 1 : await freePort())
   const logDir = path.join(options.dataDir, 'logs')
   await mkdir(logDir, { recursive: true })
   const configFile = path.join(options.dataDir, 'server.properties')

@@ -25,6 +25,21 @@ export function isPortOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   })
 }
 
+/**
+ * Whether a listener could bind `port` on 127.0.0.1 now. Stricter than isPortOpen: a port that
+ * is the local end of an outgoing connection accepts no connection but cannot be bound either.
+ */
+export async function canBind(port: number, host = '127.0.0.1'): Promise<boolean> {
+  const server = createServer()
+  const bound = await new Promise<boolean>((resolve) => {
+    server.once('listening', () => resolve(true))
+    server.once('error', () => resolve(false))
+    server.listen(port, host)
+  })
+  if (bound) await new Promise<void>((resolve) => server.close(() => resolve()))
+  return bound
+}
+
 /** The port to use: 0 means pick a free one; a taken fixed port is a clear error. */
 export async function choosePort(wanted: number, what: string): Promise<number> {
   if (wanted === 0) return freePort()
