@@ -145,7 +145,10 @@ try {
   const query = `SELECT click_id, txn_id, status, revenue, campaign_id FROM clickjoin.conversions FINAL WHERE click_id = '${click.click_id}' FORMAT JSONEachRow`
   const row = await waitFor(
     async () => {
-      const res = await fetch(`${sql}/?query=${encodeURIComponent(query)}`).catch(() => undefined)
+      // The override's SQL user (CLICKHOUSE_HTTP_USERS), as an analyst would connect.
+      const res = await fetch(`${sql}/?query=${encodeURIComponent(query)}`, {
+        headers: { authorization: `Basic ${Buffer.from('clickjoin:clickjoin').toString('base64')}` },
+      }).catch(() => undefined)
       return res?.ok ? (await res.text()).trim() : ''
     },
     (text) => text !== '',
