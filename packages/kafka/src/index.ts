@@ -29,6 +29,7 @@ export {
 export { createLagProbe, type LagProbe } from './lag.ts'
 export {
   ensurePipelineTopics,
+  pipelineTopicsComponent,
   ensureTopics,
   pipelineTopicSpecs,
   type PipelineTopicSettings,

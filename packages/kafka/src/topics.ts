@@ -103,3 +103,18 @@ export async function ensurePipelineTopics(kafka: Kafka, settings: PipelineTopic
   await ensureTopics(kafka, pipelineTopicSpecs(settings), { replicationFactor: settings.replicationFactor })
   return topicNames(settings.topicPrefix)
 }
+
+/**
+ * The pipeline's topics as a service component (structurally a service-runtime Component):
+ * ensured once at start, before the producers and consumers that use them.
+ */
+export function pipelineTopicsComponent(
+  kafka: Kafka,
+  settings: PipelineTopicSettings,
+): { id: 'kafka-topics'; start(): Promise<void>; health(): { ok: boolean; detail: string } } {
+  return {
+    id: 'kafka-topics',
+    start: async () => void (await ensurePipelineTopics(kafka, settings)),
+    health: () => ({ ok: true, detail: 'ensured at start' }),
+  }
+}

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { createPublisherStore } from '@clickjoin/campaigns'
 import { topicNames, type TopicNames } from '@clickjoin/contracts'
-import { createBatchingProducer, createKafka, ensurePipelineTopics } from '@clickjoin/kafka'
+import { createBatchingProducer, createKafka, pipelineTopicsComponent } from '@clickjoin/kafka'
 import { createRedisClient, waitReady, type RedisClient } from '@clickjoin/redis'
 import { componentLifecycle, createMetricsRegistry, type Component, type RunnableService } from '@clickjoin/service-runtime'
 import { buildDispatcherApp } from './app.ts'
@@ -108,16 +108,11 @@ export async function createDispatcherService(config: DispatcherConfig, deps: Di
   )
 
   const components: Component[] = [
-    {
-      id: 'kafka-topics',
-      start: async () =>
-        void (await ensurePipelineTopics(kafka, {
-          topicPrefix: config.topicPrefix,
-          partitions: config.topicPartitions,
-          replicationFactor: config.replicationFactor,
-        })),
-      health: () => ({ ok: true, detail: 'ensured at start' }),
-    },
+    pipelineTopicsComponent(kafka, {
+      topicPrefix: config.topicPrefix,
+      partitions: config.topicPartitions,
+      replicationFactor: config.replicationFactor,
+    }),
     producer,
     redisClient,
     { id: 'postback-client', stop: () => client.close(), health: () => ({ ok: true, detail: 'open' }) },

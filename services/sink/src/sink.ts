@@ -6,7 +6,7 @@ import {
   createBatchingProducer,
   createEventConsumer,
   createKafka,
-  ensurePipelineTopics,
+  pipelineTopicsComponent,
   type EventBatch,
   type Kafka,
   type KafkaMessage,
@@ -203,16 +203,11 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
         return ping.success ? { ok: true, detail: 'reachable' } : { ok: false, detail: String(ping.error.message) }
       },
     },
-    {
-      id: 'kafka-topics',
-      start: async () =>
-        void (await ensurePipelineTopics(kafka, {
-          topicPrefix: config.KAFKA_TOPIC_PREFIX,
-          partitions: config.KAFKA_TOPIC_PARTITIONS,
-          replicationFactor: config.KAFKA_REPLICATION_FACTOR,
-        })),
-      health: () => ({ ok: true, detail: 'ensured at start' }),
-    },
+    pipelineTopicsComponent(kafka, {
+      topicPrefix: config.KAFKA_TOPIC_PREFIX,
+      partitions: config.KAFKA_TOPIC_PARTITIONS,
+      replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+    }),
     deadLetters,
     { id: writer.id, stop: () => writer.flush(), health: () => writer.health() },
     {
