@@ -4,6 +4,7 @@ import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { freePort, isPortOpen, repoRoot } from '@clickjoin/local-stack'
 import { tempDir, waitFor } from '@clickjoin/local-stack/testing'
+import { processAlive } from '@clickjoin/service-runtime'
 
 /**
  * `npm start` itself, as a user runs it (its own Kafka, Redis and services on a data dir),
@@ -81,15 +82,6 @@ async function pids(): Promise<number[]> {
   return text.split('\n').map(Number).filter((n) => n > 0)
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
 async function sql(query: string): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${ports.sql}/?query=${encodeURIComponent(query)}`)
   return (await res.text()).trim()
@@ -105,7 +97,7 @@ async function status(port: number, route: string): Promise<number> {
 afterAll(async () => {
   for (const start of running) if (start.child.exitCode === null && start.child.signalCode === null) start.child.kill('SIGINT')
   await Promise.all(running.map((s) => s.exited))
-  for (const pid of await pids()) if (alive(pid)) process.kill(pid, 'SIGKILL')
+  for (const pid of await pids()) if (processAlive(pid)) process.kill(pid, 'SIGKILL')
 })
 
 describe('npm start', () => {
@@ -166,7 +158,7 @@ describe('npm start', () => {
     expect(started.length).toBe(6) // Kafka, Redis, sink, attributor, dispatcher, ingest
     first.child.kill('SIGKILL')
     await first.exited
-    await waitFor(() => started.filter(alive), (left) => left.length === 0, 90_000, 'every process of the killed npm start to end')
+    await waitFor(() => started.filter(processAlive), (left) => left.length === 0, 90_000, 'every process of the killed npm start to end')
 
     // The next start on the same data dir becomes ready and still has the click.
     const second = npmStart()
@@ -176,7 +168,7 @@ describe('npm start', () => {
 
     second.child.kill('SIGINT')
     expect(await second.exited).toBe(0)
-    expect((await pids()).filter(alive)).toEqual([])
-    for (const pid of started) expect(alive(pid)).toBe(false)
+    expect((await pids()).filter(processAlive)).toEqual([])
+    for (const pid of started) expect(processAlive(pid)).toBe(false)
   }, 900_000)
 })

@@ -1,16 +1,8 @@
 import { Cluster } from 'ioredis'
 import { describe, expect, it } from 'vitest'
+import { processAlive } from '@clickjoin/service-runtime'
 import { startRedisCluster } from './redis-cluster.ts'
 import { tempDir } from './testing.ts'
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 describe('a local Redis Cluster', () => {
   it('stops cleanly and comes back formed, with its data, over the same directory and ports', async () => {
@@ -27,7 +19,7 @@ describe('a local Redis Cluster', () => {
     }
     const pids = first.processes.map((p) => p.pid)
     await first.stop()
-    expect(pids.filter(alive)).toEqual([])
+    expect(pids.filter(processAlive)).toEqual([])
 
     const second = await startRedisCluster({ dataDir, ports })
     try {

@@ -1,5 +1,6 @@
 import { ConfigError } from '@clickjoin/config'
 import type { Logger } from './logger.ts'
+import { processAlive } from './process.ts'
 
 /** EX_CONFIG of sysexits.h: the environment cannot start the service. */
 export const EXIT_CONFIG = 78
@@ -92,13 +93,9 @@ function watchParent(pidText: string | undefined, onGone: () => void): void {
   const pid = Number(pidText)
   if (!Number.isInteger(pid) || pid <= 1) return
   const timer = setInterval(() => {
-    try {
-      process.kill(pid, 0)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EPERM') return // alive, someone else's
-      clearInterval(timer)
-      onGone()
-    }
+    if (processAlive(pid)) return
+    clearInterval(timer)
+    onGone()
   }, 1_000)
   timer.unref()
 }
