@@ -37,6 +37,21 @@ describe('batch writer', () => {
     expect(inserts[1]?.deduplicationToken).toBe('postbacks:clicks/0/5-5')
   })
 
+  it('with no quiet wait, inserts a round as soon as the event loop turns: one insert per turn, none held', async () => {
+    const inserts: number[] = []
+    const writer = writerWith(async (block) => void inserts.push(block.rows.length), { quietMs: 0, maxWaitMs: 60_000 })
+    // One fetch round: batches handed over in the same turn (microtasks apart).
+    const round = [writer.write('clicks', range(0, 0, 1), [{}, {}], 20)]
+    await Promise.resolve()
+    round.push(writer.write('clicks', range(1, 0, 2), [{}, {}, {}], 30))
+    await Promise.all(round)
+    expect(inserts).toEqual([5])
+    // The next round, a later turn, is its own insert and is not held for the 60 s timer.
+    await writer.write('clicks', range(0, 2, 2), [{}], 10)
+    expect(inserts).toEqual([5, 1])
+    expect(writer.pendingRows()).toBe(0)
+  })
+
   it('starts a new insert when rows or bytes would pass the limit, never splitting one range', async () => {
     const inserts: number[] = []
     const writer = writerWith(async (block) => void inserts.push(block.rows.length), { maxRows: 3, maxBytes: 100 })

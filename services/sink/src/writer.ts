@@ -25,7 +25,11 @@ export interface BatchWriterOptions {
   maxBytes: number
   /** …or the oldest pending rows waited this long… */
   maxWaitMs: number
-  /** …or no new rows arrived for this long (the consumer's fetch round is in). */
+  /**
+   * …or no new rows arrived for this long. 0 (the default): the event loop's next turn, when
+   * every batch of the consumer's fetch round is in (kafkajs hands them over together), so the
+   * round is inserted at once with no fixed wait; more only holds rows back (tests).
+   */
   quietMs: number
   /** Longest pause between retries of a failed insert. */
   retryMaxBackoffMs: number
@@ -58,7 +62,7 @@ interface OpenBlock {
   ranges: OffsetRange[]
   waiters: { resolve(): void; reject(error: Error): void }[]
   maxWaitTimer: NodeJS.Timeout | undefined
-  quietTimer: NodeJS.Timeout | undefined
+  quietTimer: NodeJS.Timeout | NodeJS.Immediate | undefined
 }
 
 interface TableQueue {
@@ -110,12 +114,18 @@ export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
     }
   }
 
+  function clearQuiet(block: OpenBlock): void {
+    if (options.quietMs > 0) clearTimeout(block.quietTimer as NodeJS.Timeout | undefined)
+    else clearImmediate(block.quietTimer as NodeJS.Immediate | undefined)
+    block.quietTimer = undefined
+  }
+
   function seal(queue: TableQueue): Promise<void> {
     const block = queue.open
     if (!block) return queue.tail
     queue.open = undefined
     clearTimeout(block.maxWaitTimer)
-    clearTimeout(block.quietTimer)
+    clearQuiet(block)
     const insertBlock: InsertBlock = {
       table: block.table,
       rows: block.rows,
@@ -158,8 +168,12 @@ export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
         void seal(queue)
       } else {
         block.maxWaitTimer ??= setTimeout(() => void seal(queue), options.maxWaitMs)
-        clearTimeout(block.quietTimer)
-        block.quietTimer = setTimeout(() => void seal(queue), options.quietMs)
+        if (options.quietMs > 0) {
+          clearQuiet(block)
+          block.quietTimer = setTimeout(() => void seal(queue), options.quietMs)
+        } else {
+          block.quietTimer ??= setImmediate(() => void seal(queue))
+        }
       }
       return stored
     },
