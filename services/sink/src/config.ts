@@ -65,6 +65,8 @@ export const SinkEnv = z.object({
    * event loop turns (kafkajs hands its batches over together), so no fixed wait before an insert.
    */
   SINK_BATCH_QUIET: durationMs('0'),
+  /** A table's inserts at least this far apart: at a trickle, rounds join (under load, no wait). */
+  SINK_BATCH_MIN_INTERVAL: durationMs('250ms'),
   /** Largest Kafka fetch per partition; large fetches make large inserts. */
   SINK_FETCH_MAX_BYTES_PER_PARTITION: positiveInt(8 * 1024 * 1024),
   /** A member that stops heartbeating (crashed) leaves the group after this; ≥ 6s (broker minimum). See docs/kafka.md. */

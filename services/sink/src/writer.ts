@@ -31,6 +31,13 @@ export interface BatchWriterOptions {
    * round is inserted at once with no fixed wait; more only holds rows back (tests).
    */
   quietMs: number
+  /**
+   * A small round (under an eighth of maxBytes) is inserted no sooner than this after the
+   * table's previous insert (0: no limit): at a trickle, the rounds that arrive meanwhile join
+   * one insert instead of many tiny ones (each a part, a lookup and a merge later: CPU the
+   * services beside the sink need). A bigger round — the sink is catching up — goes at once.
+   */
+  minIntervalMs?: number
   /** Longest pause between retries of a failed insert. */
   retryMaxBackoffMs: number
   insert(block: InsertBlock): Promise<void>
@@ -62,11 +69,15 @@ interface OpenBlock {
   ranges: OffsetRange[]
   waiters: { resolve(): void; reject(error: Error): void }[]
   maxWaitTimer: NodeJS.Timeout | undefined
-  quietTimer: NodeJS.Timeout | NodeJS.Immediate | undefined
+  quietTimer: NodeJS.Timeout | undefined
+  /** With no quiet wait: the end of the fetch round (the event loop's next turn). */
+  roundEnd: NodeJS.Immediate | undefined
 }
 
 interface TableQueue {
   open: OpenBlock | undefined
+  /** performance.now() when this table's last insert was sealed. */
+  lastSealedAt: number
   /** The insert chain of this table: one insert at a time, in order. */
   tail: Promise<void>
 }
@@ -92,7 +103,7 @@ export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
 
   function queueFor(table: string): TableQueue {
     let queue = tables.get(table)
-    if (!queue) tables.set(table, (queue = { open: undefined, tail: Promise.resolve() }))
+    if (!queue) tables.set(table, (queue = { open: undefined, lastSealedAt: -Infinity, tail: Promise.resolve() }))
     return queue
   }
 
@@ -115,15 +126,17 @@ export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
   }
 
   function clearQuiet(block: OpenBlock): void {
-    if (options.quietMs > 0) clearTimeout(block.quietTimer as NodeJS.Timeout | undefined)
-    else clearImmediate(block.quietTimer as NodeJS.Immediate | undefined)
+    clearTimeout(block.quietTimer)
+    clearImmediate(block.roundEnd)
     block.quietTimer = undefined
+    block.roundEnd = undefined
   }
 
   function seal(queue: TableQueue): Promise<void> {
     const block = queue.open
     if (!block) return queue.tail
     queue.open = undefined
+    queue.lastSealedAt = performance.now()
     clearTimeout(block.maxWaitTimer)
     clearQuiet(block)
     const insertBlock: InsertBlock = {
@@ -158,6 +171,7 @@ export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
         waiters: [],
         maxWaitTimer: undefined,
         quietTimer: undefined,
+        roundEnd: undefined,
       })
       for (const row of rows) block.rows.push(row)
       block.bytes += bytes
@@ -172,7 +186,12 @@ export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
           clearQuiet(block)
           block.quietTimer = setTimeout(() => void seal(queue), options.quietMs)
         } else {
-          block.quietTimer ??= setImmediate(() => void seal(queue))
+          block.roundEnd ??= setImmediate(() => {
+            // The round is in: insert now, or once the table's last insert is far enough back.
+            const waitMs = (options.minIntervalMs ?? 0) - (performance.now() - queue.lastSealedAt)
+            if (waitMs <= 0 || !batching || block.bytes >= options.maxBytes / 8) void seal(queue)
+            else block.quietTimer ??= setTimeout(() => void seal(queue), waitMs)
+          })
         }
       }
       return stored
