@@ -3,15 +3,18 @@
  * for DURATION_S seconds through the public HTTP interface of a pipeline started as under
  * `npm start` (three processes, local Kafka and Redis, embedded ClickHouse). For each postback:
  * the time from its `200` to its row in `conversions` (the row's `inserted_at`, stamped by
- * ClickHouse at insert, on the same machine's clock). At the end: the consumer lag.
+ * ClickHouse at insert, on the same machine's clock). For each click: its HTTP answer time from
+ * the moment the open-loop schedule meant to send it (so a stalled load generator shows as
+ * latency instead of hiding it), p50/p99 over the run and per 5 s. Also the CPU each process
+ * used (from /proc), the load average, and at the end the consumer lag.
  *
  *   node --import tsx bench/pipeline.ts       (BENCH_CLICKS_PER_S 2000, BENCH_POSTBACKS_PER_S 200,
  *                                              BENCH_DURATION_S 60)
  *
  * Prints a table and writes bench-results/pipeline.json (gathered by `pnpm bench`).
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { loadavg, tmpdir } from 'node:os'
 import path from 'node:path'
 import { Kafka, logLevel } from 'kafkajs'
 import { Pool } from 'undici'
@@ -60,6 +63,25 @@ async function consumerLag(brokers: string[], group: string, topics: string[]): 
   }
 }
 
+/** CPU seconds a process used so far (utime + stime of /proc/<pid>/stat), NaN where unreadable. */
+async function cpuSeconds(pid: number): Promise<number> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100 // USER_HZ
+  } catch {
+    return NaN
+  }
+}
+
+/** The sink's inserts so far (count and rows, all tables) from its /metrics. */
+async function sinkInserts(url: string): Promise<{ inserts: number; rows: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text()
+  const sum = (name: string) => [...text.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0)
+  return { inserts: sum('clickjoin_sink_insert_rows_count'), rows: sum('clickjoin_sink_insert_rows_sum') }
+}
+
+const loadAtStart = loadavg()
 const dataDir = await mkdtemp(path.join(tmpdir(), 'clickjoin-bench-e2e-'))
 const stack = await startStack({ dataDir, kafkaPort: 0, redisPort: 0, log: (l) => console.log(`[stack] ${l}`) })
 let pipeline: Awaited<ReturnType<typeof startPipeline>> | undefined
@@ -96,21 +118,24 @@ try {
   const pool = new Pool(ingestUrl, { connections: 128, pipelining: 1 })
   const recentClicks: string[] = []
   const ackedAt = new Map<string, number>() // txn_id → epoch ms of the 200
-  const answerMs: number[] = [] // scheduled send → answer, every request
+  const clickAnswerMs: number[] = [] // scheduled send → answer, every click
+  const postbackAnswerMs: number[] = [] // scheduled send → answer, every postback
+  const windowClickMs: number[] = [] // the clicks answered in the current 5 s window
   const counts = { clicks: 0, clickErrors: 0, postbacks: 0, postbackErrors: 0 }
   let awaiting = 0
   const inFlight = new Set<Promise<void>>()
-  const track = (p: Promise<void>) => {
-    const sentAt = performance.now()
+  const track = (p: Promise<void>, scheduledAt: number, into: number[]) => {
     awaiting++
     inFlight.add(p)
     void p.finally(() => {
-      answerMs.push(performance.now() - sentAt)
+      const ms = performance.now() - scheduledAt
+      into.push(ms)
+      if (into === clickAnswerMs) windowClickMs.push(ms)
       awaiting--
       inFlight.delete(p)
     })
   }
-  const sendClick = (n: number) =>
+  const sendClick = (n: number, scheduledAt: number) =>
     track(
       pool
         .request({ method: 'GET', path: `/c/bench?pub=p${n % 10}&sub1=s${n}`, headers: { 'user-agent': `Mozilla/5.0 bench-${n % 50}` } })
@@ -125,8 +150,10 @@ try {
           },
           () => void counts.clickErrors++,
         ),
+      scheduledAt,
+      clickAnswerMs,
     )
-  const sendPostback = (n: number) => {
+  const sendPostback = (n: number, scheduledAt: number) => {
     const clickId = recentClicks[recentClicks.length - 1 - (n % Math.max(1, Math.min(recentClicks.length, 1_000)))]
     if (!clickId) return
     const txn = `t${n}`
@@ -143,10 +170,16 @@ try {
           },
           () => void counts.postbackErrors++,
         ),
+      scheduledAt,
+      postbackAnswerMs,
     )
   }
 
   console.log(`load: ${clicksPerSecond} clicks/s + ${postbacksPerSecond} postbacks/s for ${durationS} s`)
+  const pids = Object.fromEntries(pipeline.services.map((s) => [s.name, s.process.pid]))
+  const cpuAtStart = Object.fromEntries(await Promise.all(Object.entries(pids).map(async ([name, pid]) => [name, await cpuSeconds(pid)] as const)))
+  const sinkUrl = `http://127.0.0.1:${pipeline.services.find((s) => s.name === 'sink')!.port}`
+  const insertsAtStart = await sinkInserts(sinkUrl)
   const started = performance.now()
   let clicksSent = 0
   let postbacksSent = 0
@@ -154,18 +187,28 @@ try {
   while (performance.now() - started < durationS * 1_000) {
     const elapsed = performance.now() - started
     // Open loop: send what the schedule says by now, whatever the answers are doing.
-    while (clicksSent < (elapsed / 1_000) * clicksPerSecond) sendClick(clicksSent++)
-    while (postbacksSent < (elapsed / 1_000) * postbacksPerSecond) sendPostback(postbacksSent++)
+    // Each request is timed from when the schedule meant to send it, not from when this tick did.
+    while (clicksSent < (elapsed / 1_000) * clicksPerSecond) sendClick(clicksSent, started + (clicksSent++ * 1_000) / clicksPerSecond)
+    while (postbacksSent < (elapsed / 1_000) * postbacksPerSecond) sendPostback(postbacksSent, started + (postbacksSent++ * 1_000) / postbacksPerSecond)
     if (elapsed >= nextReport) {
       nextReport += 5_000
+      const window = windowClickMs.splice(0).sort((a, b) => a - b)
       console.log(
         `  ${(elapsed / 1_000).toFixed(0).padStart(3)} s  clicks ${counts.clicks} (errors ${counts.clickErrors})  ` +
-          `postbacks ${counts.postbacks} (errors ${counts.postbackErrors})  awaiting answers ${awaiting}`,
+          `postbacks ${counts.postbacks} (errors ${counts.postbackErrors})  awaiting answers ${awaiting}  ` +
+          `click answers in these 5 s p50 ${Math.round(percentile(window, 50))} / p99 ${Math.round(percentile(window, 99))} ms  load ${loadavg()[0]!.toFixed(1)}`,
       )
     }
     await new Promise((r) => setTimeout(r, tickMs))
   }
   const sendSeconds = (performance.now() - started) / 1_000
+  const cpuUsed = Object.fromEntries(
+    await Promise.all(Object.entries(pids).map(async ([name, pid]) => [name, (await cpuSeconds(pid)) - cpuAtStart[name]!] as const)),
+  )
+  const loadAtEnd = loadavg()
+  const insertsAtEnd = await sinkInserts(sinkUrl)
+  const sinkInsertsPerS = (insertsAtEnd.inserts - insertsAtStart.inserts) / sendSeconds
+  const sinkRowsPerInsert = (insertsAtEnd.rows - insertsAtStart.rows) / Math.max(1, insertsAtEnd.inserts - insertsAtStart.inserts)
   await Promise.all(inFlight)
   await pool.close()
 
@@ -183,7 +226,9 @@ try {
     if (acked !== undefined) latencies.push(Number(row.inserted_ms) - acked)
   }
   latencies.sort((a, b) => a - b)
-  answerMs.sort((a, b) => a - b)
+  clickAnswerMs.sort((a, b) => a - b)
+  postbackAnswerMs.sort((a, b) => a - b)
+  const ms = (xs: number[]) => ({ p50: Math.round(percentile(xs, 50)), p99: Math.round(percentile(xs, 99)), max: Math.round(xs.at(-1) ?? NaN) })
   const topics = (names: string[]) => names.map((n) => `${prefix}${n}`)
   const lag = {
     attributor: await consumerLag(stack.kafkaBrokers, groups.attributor, topics(['clicks', 'conversions'])),
@@ -205,7 +250,11 @@ try {
       p99: percentile(latencies, 99),
       max: latencies.at(-1) ?? NaN,
     },
-    httpAnswerMs: { p50: Math.round(percentile(answerMs, 50)), p99: Math.round(percentile(answerMs, 99)) },
+    clickAnswerMs: ms(clickAnswerMs),
+    postbackAnswerMs: ms(postbackAnswerMs),
+    cpuCoresUsed: Object.fromEntries(Object.entries(cpuUsed).map(([name, s]) => [name, Number((s / sendSeconds).toFixed(2))])),
+    loadAverage: { atStart: loadAtStart[0]!, atEnd: loadAtEnd[0]! },
+    sinkInserts: { perSecond: Number(sinkInsertsPerS.toFixed(1)), rowsEach: Math.round(sinkRowsPerInsert) },
     consumerLagAtEnd: lag,
   }
   console.log('')
@@ -213,18 +262,29 @@ try {
   console.log('|---|---|')
   console.log(`| clicks/s achieved (target ${clicksPerSecond}) | ${result.achieved.clicksPerSecond} (errors ${counts.clickErrors}) |`)
   console.log(`| postbacks/s achieved (target ${postbacksPerSecond}) | ${result.achieved.postbacksPerSecond} (errors ${counts.postbackErrors}) |`)
-  console.log(`| HTTP answer (from its scheduled send), p50 / p99 | ${result.httpAnswerMs.p50} / ${result.httpAnswerMs.p99} ms |`)
+  console.log(`| click HTTP answer (from its scheduled send), p50 / p99 / max | ${result.clickAnswerMs.p50} / ${result.clickAnswerMs.p99} / ${result.clickAnswerMs.max} ms |`)
+  console.log(`| postback HTTP answer (from its scheduled send), p50 / p99 | ${result.postbackAnswerMs.p50} / ${result.postbackAnswerMs.p99} ms |`)
   console.log(`| postbacks found in conversions | ${latencies.length} of ${ackedAt.size} |`)
   console.log(`| postback 200 → row in conversions, p50 | ${result.postbackToConversionMs.p50} ms |`)
   console.log(`| postback 200 → row in conversions, p99 | ${result.postbackToConversionMs.p99} ms |`)
   console.log(`| consumer lag at the end (attributor / sink) | ${lag.attributor} / ${lag.sink} messages |`)
+  console.log(`| CPU cores used during the load | ${Object.entries(result.cpuCoresUsed).map(([n, c]) => `${n} ${c}`).join(', ')} |`)
+  console.log(`| sink inserts during the load (all tables) | ${result.sinkInserts.perSecond}/s, ${result.sinkInserts.rowsEach} rows each |`)
+  console.log(`| load average (1 min) at start / end of the load | ${loadAtStart[0]!.toFixed(1)} / ${loadAtEnd[0]!.toFixed(1)} |`)
   await writeBenchResult('pipeline', [
     {
       measure: `postback 200 → row in conversions, p99 (${clicksPerSecond} clicks/s + ${postbacksPerSecond} postbacks/s, ${durationS} s)`,
       value: result.postbackToConversionMs.p99,
       unit: 'ms',
       goal: { atMost: 2_000, of: 'value' },
-      detail: `p50 ${result.postbackToConversionMs.p50} ms; ${latencies.length} of ${ackedAt.size} found; achieved ${result.achieved.clicksPerSecond} clicks/s, ${result.achieved.postbacksPerSecond} postbacks/s; HTTP answers p50 ${result.httpAnswerMs.p50} / p99 ${result.httpAnswerMs.p99} ms`,
+      detail: `p50 ${result.postbackToConversionMs.p50} ms; ${latencies.length} of ${ackedAt.size} found; achieved ${result.achieved.clicksPerSecond} clicks/s, ${result.achieved.postbacksPerSecond} postbacks/s; click answers p50 ${result.clickAnswerMs.p50} / p99 ${result.clickAnswerMs.p99} ms; load average ${loadAtStart[0]!.toFixed(1)} → ${loadAtEnd[0]!.toFixed(1)}`,
+    },
+    {
+      measure: `click HTTP answer p99, whole pipeline on the box (${clicksPerSecond} clicks/s + ${postbacksPerSecond} postbacks/s, ${durationS} s)`,
+      value: result.clickAnswerMs.p99,
+      unit: 'ms',
+      goal: { atMost: 50, of: 'value' },
+      detail: `p50 ${result.clickAnswerMs.p50} ms, max ${result.clickAnswerMs.max} ms, timed from the scheduled send; CPU cores ${JSON.stringify(result.cpuCoresUsed)}; load average ${loadAtStart[0]!.toFixed(1)} → ${loadAtEnd[0]!.toFixed(1)}`,
     },
     {
       measure: 'consumer lag at the end (attributor + sink)',

@@ -60,8 +60,13 @@ export const SinkEnv = z.object({
   SINK_BATCH_MAX_BYTES: positiveInt(8 * 1024 * 1024),
   /** …or the oldest pending row has waited this long… */
   SINK_BATCH_MAX_WAIT: durationMs('1s'),
-  /** …or no new partition batch arrived for this long (the fetch round is complete). */
-  SINK_BATCH_QUIET: durationMs('25ms'),
+  /**
+   * …or no new partition batch arrived for this long. 0: the fetch round is complete when the
+   * event loop turns (kafkajs hands its batches over together), so no fixed wait before an insert.
+   */
+  SINK_BATCH_QUIET: durationMs('0'),
+  /** A table's inserts at least this far apart: at a trickle, rounds join (under load, no wait). */
+  SINK_BATCH_MIN_INTERVAL: durationMs('250ms'),
   /** Largest Kafka fetch per partition; large fetches make large inserts. */
   SINK_FETCH_MAX_BYTES_PER_PARTITION: positiveInt(8 * 1024 * 1024),
   /** A member that stops heartbeating (crashed) leaves the group after this; ≥ 6s (broker minimum). See docs/kafka.md. */

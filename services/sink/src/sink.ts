@@ -91,6 +91,7 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
     maxBytes: config.SINK_BATCH_MAX_BYTES,
     maxWaitMs: config.SINK_BATCH_MAX_WAIT,
     quietMs: config.SINK_BATCH_QUIET,
+    minIntervalMs: config.SINK_BATCH_MIN_INTERVAL,
     retryMaxBackoffMs: config.SINK_RETRY_MAX_BACKOFF,
     insert: async (block) => {
       // Clicks already stored are left out, so the report counts each click once (click-dedup.ts).

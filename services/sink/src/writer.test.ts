@@ -37,6 +37,43 @@ describe('batch writer', () => {
     expect(inserts[1]?.deduplicationToken).toBe('postbacks:clicks/0/5-5')
   })
 
+  it('with no quiet wait, inserts a round as soon as the event loop turns: one insert per turn, none held', async () => {
+    const inserts: number[] = []
+    const writer = writerWith(async (block) => void inserts.push(block.rows.length), { quietMs: 0, maxWaitMs: 60_000 })
+    // One fetch round: batches handed over in the same turn (microtasks apart).
+    const round = [writer.write('clicks', range(0, 0, 1), [{}, {}], 20)]
+    await Promise.resolve()
+    round.push(writer.write('clicks', range(1, 0, 2), [{}, {}, {}], 30))
+    await Promise.all(round)
+    expect(inserts).toEqual([5])
+    // The next round, a later turn, is its own insert and is not held for the 60 s timer.
+    await writer.write('clicks', range(0, 2, 2), [{}], 10)
+    expect(inserts).toEqual([5, 1])
+    expect(writer.pendingRows()).toBe(0)
+  })
+
+  it("keeps a table's inserts minIntervalMs apart: rounds arriving meanwhile join one insert", async () => {
+    const inserts: { rows: number; at: number }[] = []
+    const started = performance.now()
+    const writer = writerWith(async (block) => void inserts.push({ rows: block.rows.length, at: performance.now() - started }), {
+      quietMs: 0,
+      minIntervalMs: 200,
+      maxWaitMs: 60_000,
+    })
+    await writer.write('clicks', range(0, 0, 0), [{}], 10) // the first round goes at once
+    const second = writer.write('clicks', range(0, 1, 1), [{}], 10)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const third = writer.write('clicks', range(0, 2, 3), [{}, {}], 10) // a later round, same wait
+    await Promise.all([second, third])
+    expect(inserts.map((i) => i.rows)).toEqual([1, 3])
+    expect(inserts[1]!.at - inserts[0]!.at).toBeGreaterThanOrEqual(190)
+    // A big round (an eighth of maxBytes or more: catching up) does not wait.
+    const before = performance.now()
+    await writer.write('clicks', range(0, 4, 4), [{}], 125_000)
+    expect(performance.now() - before).toBeLessThan(150)
+    expect(inserts.map((i) => i.rows)).toEqual([1, 3, 1])
+  })
+
   it('starts a new insert when rows or bytes would pass the limit, never splitting one range', async () => {
     const inserts: number[] = []
     const writer = writerWith(async (block) => void inserts.push(block.rows.length), { maxRows: 3, maxBytes: 100 })

@@ -25,8 +25,19 @@ export interface BatchWriterOptions {
   maxBytes: number
   /** …or the oldest pending rows waited this long… */
   maxWaitMs: number
-  /** …or no new rows arrived for this long (the consumer's fetch round is in). */
+  /**
+   * …or no new rows arrived for this long. 0 (the default): the event loop's next turn, when
+   * every batch of the consumer's fetch round is in (kafkajs hands them over together), so the
+   * round is inserted at once with no fixed wait; more only holds rows back (tests).
+   */
   quietMs: number
+  /**
+   * A small round (under an eighth of maxBytes) is inserted no sooner than this after the
+   * table's previous insert (0: no limit): at a trickle, the rounds that arrive meanwhile join
+   * one insert instead of many tiny ones (each a part, a lookup and a merge later: CPU the
+   * services beside the sink need). A bigger round — the sink is catching up — goes at once.
+   */
+  minIntervalMs?: number
   /** Longest pause between retries of a failed insert. */
   retryMaxBackoffMs: number
   insert(block: InsertBlock): Promise<void>
@@ -59,10 +70,14 @@ interface OpenBlock {
   waiters: { resolve(): void; reject(error: Error): void }[]
   maxWaitTimer: NodeJS.Timeout | undefined
   quietTimer: NodeJS.Timeout | undefined
+  /** With no quiet wait: the end of the fetch round (the event loop's next turn). */
+  roundEnd: NodeJS.Immediate | undefined
 }
 
 interface TableQueue {
   open: OpenBlock | undefined
+  /** performance.now() when this table's last insert was sealed. */
+  lastSealedAt: number
   /** The insert chain of this table: one insert at a time, in order. */
   tail: Promise<void>
 }
@@ -88,7 +103,7 @@ export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
 
   function queueFor(table: string): TableQueue {
     let queue = tables.get(table)
-    if (!queue) tables.set(table, (queue = { open: undefined, tail: Promise.resolve() }))
+    if (!queue) tables.set(table, (queue = { open: undefined, lastSealedAt: -Infinity, tail: Promise.resolve() }))
     return queue
   }
 
@@ -110,12 +125,20 @@ export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
     }
   }
 
+  function clearQuiet(block: OpenBlock): void {
+    clearTimeout(block.quietTimer)
+    clearImmediate(block.roundEnd)
+    block.quietTimer = undefined
+    block.roundEnd = undefined
+  }
+
   function seal(queue: TableQueue): Promise<void> {
     const block = queue.open
     if (!block) return queue.tail
     queue.open = undefined
+    queue.lastSealedAt = performance.now()
     clearTimeout(block.maxWaitTimer)
-    clearTimeout(block.quietTimer)
+    clearQuiet(block)
     const insertBlock: InsertBlock = {
       table: block.table,
       rows: block.rows,
@@ -148,6 +171,7 @@ export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
         waiters: [],
         maxWaitTimer: undefined,
         quietTimer: undefined,
+        roundEnd: undefined,
       })
       for (const row of rows) block.rows.push(row)
       block.bytes += bytes
@@ -158,8 +182,17 @@ export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
         void seal(queue)
       } else {
         block.maxWaitTimer ??= setTimeout(() => void seal(queue), options.maxWaitMs)
-        clearTimeout(block.quietTimer)
-        block.quietTimer = setTimeout(() => void seal(queue), options.quietMs)
+        if (options.quietMs > 0) {
+          clearQuiet(block)
+          block.quietTimer = setTimeout(() => void seal(queue), options.quietMs)
+        } else {
+          block.roundEnd ??= setImmediate(() => {
+            // The round is in: insert now, or once the table's last insert is far enough back.
+            const waitMs = (options.minIntervalMs ?? 0) - (performance.now() - queue.lastSealedAt)
+            if (waitMs <= 0 || !batching || block.bytes >= options.maxBytes / 8) void seal(queue)
+            else block.quietTimer ??= setTimeout(() => void seal(queue), waitMs)
+          })
+        }
       }
       return stored
     },

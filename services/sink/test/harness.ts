@@ -9,7 +9,8 @@ import {
   type PostbackV1,
 } from '@clickjoin/contracts'
 import { createBatchingProducer, createKafka, type Kafka } from '@clickjoin/kafka'
-import { testStackEnv, uniqueName } from '@clickjoin/local-stack/testing'
+import { tempDir, testStackEnv, uniqueName } from '@clickjoin/local-stack/testing'
+import { afterAll, beforeAll } from 'vitest'
 import { sinkConfigFromEnv, type SinkConfig } from '../src/config.ts'
 import { createSinkService, type SinkService } from '../src/sink.ts'
 
@@ -47,6 +48,70 @@ export async function startTestSink(env: Record<string, string>): Promise<TestSi
   const sink = createSinkService(config, { kafka, log: quietLog })
   await sink.start()
   return { config, sink, kafka, stop: () => sink.stop() }
+}
+
+/** What most sink suites run against, filled in by their beforeAll. */
+export interface SinkSuite {
+  readonly config: SinkConfig
+  readonly sink: SinkService
+  readonly kafka: Kafka
+  /** A reader on its own session (settings never shared with the sink's). */
+  readonly reader: ClickHouseClient
+  /** The suite's database, `config.CLICKHOUSE_DATABASE`. */
+  readonly db: string
+}
+
+export interface SinkSuiteOptions {
+  /** Over testSinkEnv's: the suite's own embedded data directory comes first. */
+  env?: Record<string, string>
+  /** Embedded chDB even when the run targets a ClickHouse server (what the CLI reads through). */
+  embedded?: boolean
+  /** Runs once the sink and the reader are up (e.g. `SYSTEM STOP MERGES`). */
+  afterStart?(suite: SinkSuite): Promise<unknown>
+}
+
+/**
+ * Registers the usual beforeAll / afterAll of a sink suite: a sink in this process on its own
+ * topics, group and database (in an embedded data directory named after `label`), and a
+ * reader; both stopped afterwards. Call it inside the suite's describe (or at file level).
+ */
+export function sinkSuite(label: string, options: SinkSuiteOptions = {}): SinkSuite {
+  let parts: Partial<{ test: TestSink; reader: ClickHouseClient }> = {}
+  const part = <K extends keyof typeof parts>(name: K) => {
+    const value = parts[name]
+    if (value === undefined) throw new Error(`sinkSuite: ${name} is not ready (used outside a test, or its beforeAll failed)`)
+    return value as NonNullable<(typeof parts)[K]>
+  }
+  const suite: SinkSuite = {
+    get config() {
+      return part('test').config
+    },
+    get sink() {
+      return part('test').sink
+    },
+    get kafka() {
+      return part('test').kafka
+    },
+    get reader() {
+      return part('reader')
+    },
+    get db() {
+      return part('test').config.CLICKHOUSE_DATABASE
+    },
+  }
+  beforeAll(async () => {
+    parts = {}
+    const env = testSinkEnv({ CLICKHOUSE_DATA_DIR: await tempDir(label), ...options.env })
+    if (options.embedded) delete env['CLICKHOUSE_URL']
+    parts.test = await startTestSink(env)
+    parts.reader = readerFor(parts.test.config)
+    await options.afterStart?.(suite)
+  })
+  afterAll(async () => {
+    await parts.test?.stop()
+    await parts.reader?.close()
+  })
+  return suite
 }
 
 /** A reader of the same data, on its own session (settings never shared with the sink's). */
