@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { ClickV1, OutcomeV1 } from '@clickjoin/contracts'
-import { groupBySlot, type RedisClient } from '@clickjoin/redis'
+import { groupBySlot, isCluster, type RedisClient } from '@clickjoin/redis'
 import type { OutboxEntry } from './outbox.ts'
 import {
   attributorKeys,
@@ -107,15 +107,16 @@ return replies
   }
   return {
     /**
-     * One call per hash slot (`slotKey` names a string key of the item that shares the slot
-     * of all its keys), all sent at once; the replies in the order of `items`.
+     * One call per hash slot on a Redis Cluster (`slotKey` names a string key of the item that
+     * shares the slot of all its keys), all sent at once; one call for all items on a single
+     * Redis. The replies in the order of `items`.
      */
     async callBySlot<I extends Item>(redis: RedisClient, items: readonly I[], slotKey: (item: I) => string): Promise<R[]> {
       const replies: R[] = new Array<R>(items.length)
-      const groups = groupBySlot(
-        items.map((item, index) => ({ item, index })),
-        (entry) => slotKey(entry.item),
-      )
+      const entries = items.map((item, index) => ({ item, index }))
+      // One Redis takes keys of every slot in one script: the whole batch is one call, one fsync.
+      const groups = isCluster(redis) ? groupBySlot(entries, (entry) => slotKey(entry.item)) : new Map([[0, entries]])
+      if (entries.length === 0) return replies
       await Promise.all(
         [...groups.values()].map(async (group) => {
           const groupReplies = await call(redis, group.map((entry) => entry.item))
@@ -264,6 +265,12 @@ export interface PostbackFacts {
   parkedBefore: ParkedEntry[]
   /** The clicks earlier postbacks of the same txn_id conversion are parked under. */
   conversionParkedUnder: string[]
+  /**
+   * The latest version of each conversion this postback may belong to, by conversion ID
+   * (absent: not in Redis). Read in the same round trip as the rest, before the click's
+   * campaign tells which identity applies; the commit's compare-and-set makes the early read safe.
+   */
+  conversions: Map<string, ConversionSoFar | undefined>
 }
 
 export interface PostbackRead {
@@ -275,6 +282,8 @@ export interface PostbackRead {
   withParked: boolean
   /** `conversionPartitionKey` of a txn_id postback: read which clicks its conversion is parked under. */
   parkedConversion: string | undefined
+  /** The conversion identities it may have (`possibleIdentities`): read their latest versions too. */
+  conversionIds: readonly string[]
 }
 
 /** A conversion as Redis finds it: its identity and the partition key that shards it. */
@@ -352,6 +361,11 @@ export interface StoreSettings {
   conversionTtlSeconds: number
 }
 
+function conversionSoFar(stored: [string, string | null] | null): ConversionSoFar | undefined {
+  if (stored === null || stored[1] === null) return undefined
+  return { version: Number(stored[0]), outcome: JSON.parse(stored[1]) as OutcomeV1 }
+}
+
 const SHARDS = Array.from({ length: KEY_SHARDS }, (_, shard) => shard)
 
 export function createAttributorStore(
@@ -393,6 +407,7 @@ export function createAttributorStore(
     async readPostbacks(reads) {
       if (reads.length === 0) return []
       const none = Promise.resolve(null)
+      // Every key of the round in one go: auto-pipelining sends them as one pipeline per node.
       const replies = await timed('read_postbacks', () =>
         Promise.all(
           reads.map((read) => {
@@ -402,17 +417,19 @@ export function createAttributorStore(
               click === undefined ? none : redis.hget(click.key, click.field),
               read.clickId !== undefined && read.withParked ? redis.hvals(keys.parked(read.clickId)) : none,
               read.parkedConversion !== undefined && read.withParked ? redis.hvals(keys.parkedConversion(read.parkedConversion)) : none,
-            ])
+              Promise.all(read.conversionIds.map((id) => readConversion.call(redis, { conversion: keys.conversion(read.partitionKey, id) }, {}))),
+            ] as const)
           }),
         ),
       )
       return reads.map((read, i) => {
-        const [record, click, parked, under] = replies[i]!
+        const [record, click, parked, under, conversions] = replies[i]!
         return {
           decided: record === null ? undefined : parsePostbackRecord(record),
           clickText: click === null || click === '' ? undefined : click,
           parkedBefore: parked === null ? [] : parked.map((entry) => ({ ...parseParked(entry), parkedUnder: read.clickId! })),
           conversionParkedUnder: under ?? [],
+          conversions: new Map(read.conversionIds.map((id, j) => [id, conversionSoFar(conversions[j]!)])),
         }
       })
     },
@@ -422,10 +439,7 @@ export function createAttributorStore(
       const replies = await timed('read_conversions', () =>
         Promise.all(conversions.map((c) => readConversion.call(redis, { conversion: keys.conversion(c.partitionKey, c.conversionId) }, {}))),
       )
-      return replies.map((stored) => {
-        if (stored === null || stored[1] === null) return undefined
-        return { version: Number(stored[0]), outcome: JSON.parse(stored[1]) as OutcomeV1 }
-      })
+      return replies.map(conversionSoFar)
     },
 
     async readOutcomes(versions) {
