@@ -10,12 +10,13 @@ import {
   firstLook,
   identityOf,
   planDecision,
+  possibleIdentities,
   type Candidate,
   type Plan,
   type PlanFacts,
 } from './planning.ts'
 import { decodeClickState } from './redis-state.ts'
-import type { ClickState } from './rules.ts'
+import type { ClickState, ConversionSoFar } from './rules.ts'
 import { isOutboxEntryId, type AttributorStore, type StoreWrite } from './store.ts'
 
 export interface ConversionAttributorDeps {
@@ -94,6 +95,7 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
         clickId: verified[i]!.valid ? c.postback.click_id : undefined,
         withParked: c.parkedDeadlineMs === undefined,
         parkedConversion: parkedConversionOf(c),
+        conversionIds: possibleIdentities(c.postback),
       })),
     )
 
@@ -101,6 +103,8 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
       candidate: Candidate
       verification: (typeof verified)[number]
       click: ClickState | undefined
+      /** The conversions it may belong to as Redis had them (read with the postback's facts). */
+      hotConversions: Map<string, ConversionSoFar | undefined>
     }
     const replays: { partitionKey: string; conversionId: string; version: number; clickId: string }[] = []
     const releases: StoreWrite[] = []
@@ -137,36 +141,43 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
         const clickText = facts[i]!.clickText
         const createdAt = verification.valid ? verification.createdAtMs : undefined
         const click = clickText === undefined ? undefined : decodeClickState(candidate.postback.click_id, clickText, createdAt)
-        pending.push({ candidate, verification, click })
+        pending.push({ candidate, verification, click, hotConversions: facts[i]!.conversions })
       }
     })
 
-    // Clicks older than the hot period come from ClickHouse, all of the round's in one query.
+    // Clicks older than the hot period and conversions that may have left Redis come from
+    // ClickHouse, each kind in one query for the round, both at once. A conversion's identity
+    // depends on its click's campaign; while the click is still being looked up, both
+    // identities it may have are asked for.
     const coldClickIds = new Map<string, number>()
+    const coldConversionIds = new Set<string>()
     for (const p of pending) {
-      if (p.click === undefined && p.verification.valid && clickMayBeCold(p.verification, nowMs, settings.hotMs)) {
-        coldClickIds.set(p.candidate.postback.click_id, p.verification.createdAtMs)
-      }
+      const { postback } = p.candidate
+      const { verification } = p
+      const clickIsCold = p.click === undefined && verification.valid && clickMayBeCold(verification, nowMs, settings.hotMs)
+      if (clickIsCold && verification.valid) coldClickIds.set(postback.click_id, verification.createdAtMs)
+      if (!conversionMayBeCold(postback, p.verification, nowMs, settings.hotMs)) continue
+      const ids = clickIsCold ? [...p.hotConversions.keys()] : [identityOf(postback, p.click, campaignOf)]
+      for (const id of ids) if (p.hotConversions.get(id) === undefined) coldConversionIds.add(id)
     }
-    if (coldClickIds.size > 0) {
-      const found = await timedCold('cold_clicks', () =>
-        cold.clicks([...coldClickIds].map(([clickId, createdAtMs]) => ({ clickId, createdAtMs }))),
-      )
-      for (const p of pending) p.click ??= found.get(p.candidate.postback.click_id)
-    }
+    const [coldClicks, coldConversions] = await Promise.all([
+      coldClickIds.size > 0
+        ? timedCold('cold_clicks', () => cold.clicks([...coldClickIds].map(([clickId, createdAtMs]) => ({ clickId, createdAtMs }))))
+        : new Map<string, ClickState>(),
+      coldConversionIds.size > 0 ? timedCold('cold_conversions', () => cold.conversions([...coldConversionIds])) : new Map<string, ConversionSoFar>(),
+    ])
+    for (const p of pending) p.click ??= coldClicks.get(p.candidate.postback.click_id)
 
     const conversionIds = pending.map((p) => identityOf(p.candidate.postback, p.click, campaignOf))
-    const hot = await store.readConversions(
-      pending.map((p, i) => ({ partitionKey: conversionPartitionKey(p.candidate.postback), conversionId: conversionIds[i]! })),
-    )
-    const coldConversionIds = new Set<string>()
-    pending.forEach((p, i) => {
-      if (hot[i] === undefined && conversionMayBeCold(p.candidate.postback, p.verification, nowMs, settings.hotMs)) {
-        coldConversionIds.add(conversionIds[i]!)
-      }
-    })
-    const coldConversions =
-      coldConversionIds.size > 0 ? await timedCold('cold_conversions', () => cold.conversions([...coldConversionIds])) : new Map()
+    // possibleIdentities covers every identity identityOf can give, so this reads nothing in practice.
+    const unread = pending.flatMap((p, i) => (p.hotConversions.has(conversionIds[i]!) ? [] : [i]))
+    if (unread.length > 0) {
+      const late = await store.readConversions(
+        unread.map((i) => ({ partitionKey: conversionPartitionKey(pending[i]!.candidate.postback), conversionId: conversionIds[i]! })),
+      )
+      unread.forEach((i, j) => pending[i]!.hotConversions.set(conversionIds[i]!, late[j]))
+    }
+    const hot = pending.map((p, i) => p.hotConversions.get(conversionIds[i]!))
 
     const writes: StoreWrite[] = []
     const planned: { candidate: Candidate; plan: Exclude<Plan, { kind: 'wait' }> }[] = []

@@ -17,9 +17,10 @@ import {
 } from '@clickjoin/kafka'
 import type { ConversionAttributor } from './attribution.ts'
 import type { AttributorMetrics } from './metrics.ts'
-import type { OutboxPublisher } from './outbox.ts'
+import type { OutboxEntry, OutboxPublisher } from './outbox.ts'
 import { parkedInOrder, type Candidate } from './planning.ts'
 import type { AttributorStore } from './store.ts'
+import { createUncommittedTracker } from './uncommitted.ts'
 
 export interface Log {
   info(obj: object, msg?: string): void
@@ -45,6 +46,11 @@ export interface AttributorConsumerSettings {
   groupId: string
   partitionsConsumedConcurrently: number
   sessionTimeoutMs?: number
+  /**
+   * The hot period: how long a postback's decision record (`b:`) guards it against being
+   * decided again. Health fails when a batch has gone uncommitted for half of it.
+   */
+  hotSeconds: number
   /** Longest pause between retries of a batch that failed (ClickHouse or Redis unreachable); short, so parked postbacks do not outwait their grace while clicks wait to be recorded. */
   maxRetryBackoffMs?: number
 }
@@ -59,6 +65,36 @@ export function createAttributorConsumer(deps: AttributorConsumerDeps, settings:
   const { producer, store, attributor, outbox, keyring, metrics, log } = deps
   const { topics } = settings
   let lastFailure: string | undefined
+  const uncommitted = createUncommittedTracker()
+  /** Per partition, the background publication of its latest decisions (never rejects). */
+  const publishing = new Map<string, Promise<void>>()
+
+  function partitionOf(batch: PartitionBatch): string {
+    return `${batch.topic}/${batch.partition}`
+  }
+
+  /**
+   * Publishes a batch's freshly decided outcomes after the batch's offsets may be committed:
+   * the outbox (written by the same script as the decisions) already guarantees they reach
+   * Kafka, so the offsets need only the Redis commit. Waits for the partition's previous
+   * publication first: at most one in flight per partition, in batch order, and a broker that
+   * falls behind slows the partition down instead of piling up sends. A failure leaves the
+   * entries in the outbox for the background drain (entries older than 10 s).
+   */
+  async function publishBehind(batch: PartitionBatch, entries: OutboxEntry[]): Promise<void> {
+    const key = partitionOf(batch)
+    const previous = publishing.get(key)
+    if (previous) await previous
+    if (entries.length === 0) return
+    const next = outbox.publish(entries).catch((err: unknown) => {
+      metrics.publishFailures.inc()
+      log.warn({ topic: batch.topic, partition: batch.partition, err: err instanceof Error ? err.message : String(err) }, 'publishing outcomes failed; the outbox drain retries them')
+    })
+    publishing.set(key, next)
+    void next.finally(() => {
+      if (publishing.get(key) === next) publishing.delete(key)
+    })
+  }
 
   async function sendDeadLetters(batch: PartitionBatch, failures: { message: KafkaMessage; reason: string }[]): Promise<void> {
     if (failures.length === 0) return
@@ -83,7 +119,7 @@ export function createAttributorConsumer(deps: AttributorConsumerDeps, settings:
       else candidates.push({ postback: decoded.value, json: message.value!.toString('utf8'), offset: message.offset, parkedDeadlineMs: undefined })
     }
     await sendDeadLetters(batch, failures)
-    await retried(batch, async () => outbox.publish(await attributor.attribute(candidates)))
+    await retried(batch, async () => publishBehind(batch, await attributor.attribute(candidates)))
   }
 
   /** Records clicks, then decides the postbacks that were waiting for them. */
@@ -110,7 +146,7 @@ export function createAttributorConsumer(deps: AttributorConsumerDeps, settings:
       // In the order they were received, so a pending → approved pair stays in that order.
       const waiting = parked.flatMap((entries) => parkedInOrder(entries))
       if (waiting.length === 0) return
-      await outbox.publish(await attributor.attribute(waiting))
+      await publishBehind(batch, await attributor.attribute(waiting))
     })
   }
 
@@ -127,8 +163,10 @@ export function createAttributorConsumer(deps: AttributorConsumerDeps, settings:
     const pump = setInterval(() => {
       batch.heartbeat().catch(() => undefined)
     }, 1_000)
+    const handled = uncommitted.begin(partitionOf(batch), BigInt(batch.messages[0]?.offset ?? '0'), Date.now())
     try {
       await retryUntilDone(batch, work, maxBackoffMs)
+      handled()
     } finally {
       clearInterval(pump)
     }
@@ -162,10 +200,21 @@ export function createAttributorConsumer(deps: AttributorConsumerDeps, settings:
   return {
     id: consumer.id,
     start: () => consumer.start(),
-    stop: () => consumer.stop(),
+    async stop() {
+      await consumer.stop()
+      await Promise.all(publishing.values())
+    },
     crashes: () => consumer.crashes(),
     health() {
       const health = consumer.health()
+      const age = uncommitted.oldestSeconds(Date.now())
+      metrics.uncommittedBatchAge.set(age)
+      if (age > settings.hotSeconds / 2) {
+        return {
+          ok: false,
+          detail: `a batch has gone uncommitted for ${Math.round(age)} s, more than half the hot period (${settings.hotSeconds} s): its decision records expire with the hot period`,
+        }
+      }
       if (health.ok && lastFailure) return { ok: true, detail: `${health.detail}; retrying a batch: ${lastFailure}` }
       return health
     },

@@ -78,6 +78,16 @@ export function createAttributorMetrics(registry: Registry) {
       help: 'Age of the oldest click recorded in Redis that ClickHouse does not show yet (the sink lag as the join sees it)',
       registers: [registry],
     }),
+    uncommittedBatchAge: new Gauge({
+      name: name('oldest_uncommitted_batch_seconds'),
+      help: 'How long the oldest batch this member handles has gone uncommitted (retried in place or redelivered to it); past the hot period its postbacks\' decision records (b:) expire, so alarm well before',
+      registers: [registry],
+    }),
+    publishFailures: new Counter({
+      name: name('outcome_publish_failures_total'),
+      help: 'Background publications of freshly decided outcomes that failed (the entries stay in the outbox; the drain publishes them after 10 s)',
+      registers: [registry],
+    }),
     hotPeriod: new Gauge({
       name: name('hot_period_seconds'),
       help: 'ATTRIBUTOR_HOT_SECONDS: how long clicks and decided conversions stay in Redis; the cold-tier lag must stay well below it',

@@ -97,6 +97,16 @@ export function identityOf(postback: PostbackV1, click: ClickState | undefined, 
   return conversionIdentity(postback, rules.repeatable)
 }
 
+/**
+ * Every identity a postback's conversion may have, whatever its click's campaign says: only
+ * `repeatable` varies, so at most two. Lets the conversions be read before the click is known.
+ */
+export function possibleIdentities(postback: PostbackV1): string[] {
+  const single = conversionIdentity(postback, false)
+  const repeatable = conversionIdentity(postback, true)
+  return single === repeatable ? [single] : [single, repeatable]
+}
+
 export interface PlanFacts {
   candidate: Candidate
   verification: ClickIdVerification

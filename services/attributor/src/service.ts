@@ -133,6 +133,7 @@ export function createAttributorService(config: AttributorServiceConfig, deps: A
       topics,
       groupId: config.groupId,
       partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
+      hotSeconds: config.hotSeconds,
       ...(config.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: config.sessionTimeoutMs }),
     },
   )
@@ -142,6 +143,7 @@ export function createAttributorService(config: AttributorServiceConfig, deps: A
   let started = false
 
   async function refreshGauges(): Promise<void> {
+    consumer.health() // sets the oldest-uncommitted-batch gauge
     metrics.parkedNow.set(await store.parkedCount())
     const group = await admin.fetchOffsets({ groupId: config.groupId, topics: [topics.clicks, topics.conversions] })
     for (const { topic, partitions } of group) {
