@@ -28,6 +28,15 @@ function toRecord(topic: string, message: OutgoingMessage): Message {
   return record
 }
 
+type FindBy = (property: string, value: unknown) => unknown
+
+/** A dead or moving leader, a shrinking ISR: worth another try on fresh metadata. Not a timeout. */
+function retriable(err: unknown): boolean {
+  const findBy = (err as { findBy?: FindBy } | undefined)?.findBy?.bind(err)
+  if (!findBy) return false
+  return Boolean(findBy('code', 'PLT_KFK_NETWORK') ?? findBy('hasStaleMetadata', true) ?? findBy('canRetry', true))
+}
+
 /**
  * The @platformatic/kafka transport: the same produce call as kafkajs' (acks=all, not
  * idempotent, no topic auto-creation, the Java client's murmur2 partitioner — its
@@ -36,7 +45,8 @@ function toRecord(topic: string, message: OutgoingMessage): Message {
  * negative hash), with a fraction of kafkajs' CPU per message (docs/benchmarks.md, "Ingest at
  * saturation"). Retries and timeouts as kafkajs': `retries` attempts `retryDelay` apart, each
  * request failing after `requestTimeoutMs`, so a send to a dead or frozen broker fails in
- * bounded time and the queue's ack deadline does the rest.
+ * bounded time and the queue's ack deadline does the rest; a batch that failed on an
+ * unreachable or moved leader is retried on fresh metadata for up to one request timeout.
  */
 function platformaticTransport(connection: KafkaConnectionOptions): ProduceTransport {
   const requestTimeoutMs = connection.requestTimeoutMs ?? 10_000
@@ -64,8 +74,24 @@ function platformaticTransport(connection: KafkaConnectionOptions): ProduceTrans
     },
     async produce(messages) {
       const records = messages.map(({ topic, message }) => toRecord(topic, message))
-      produceCalls++
-      await producer.send({ messages: records })
+      const giveUpAt = performance.now() + requestTimeoutMs
+      for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, 1_000)) {
+        produceCalls++
+        try {
+          await producer.send({ messages: records })
+          return
+        } catch (err) {
+          // @platformatic/kafka refreshes its metadata on a "not leader" answer, but not when a
+          // leader is unreachable (a dead broker refuses the connection): it would keep sending
+          // there until the metadata ages out, and one such partition fails the whole batch.
+          // kafkajs refreshes and retries until a successor is elected; so do we, within one
+          // request timeout (a partly written batch may be written twice: consumers keep one
+          // copy per event ID). The queue's ack deadline answers the callers meanwhile.
+          producer.clearMetadata()
+          if (!retriable(err) || performance.now() + delayMs > giveUpAt) throw err
+          await new Promise((resolve) => setTimeout(resolve, delayMs))
+        }
+      }
     },
     disconnect: () => producer.close(),
     isConnected: () => brokersConnected > 0,
