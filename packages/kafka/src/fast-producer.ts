@@ -72,13 +72,15 @@ function platformaticTransport(connection: KafkaConnectionOptions): ProduceTrans
     async connect() {
       await producer.connectToBrokers(null)
     },
-    async produce(messages) {
+    async produce(messages, onRetry) {
       const records = messages.map(({ topic, message }) => toRecord(topic, message))
       const giveUpAt = performance.now() + requestTimeoutMs
       for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, 1_000)) {
         produceCalls++
         try {
-          await producer.send({ messages: records })
+          // acks on every call: Producer.send() ignores the constructor's `acks` and sends a
+          // non-idempotent producer's messages with acks=1 (leader only) unless told otherwise.
+          await producer.send({ messages: records, acks: ProduceAcks.ALL, autocreateTopics: false })
           return
         } catch (err) {
           // @platformatic/kafka refreshes its metadata on a "not leader" answer, but not when a
@@ -89,6 +91,7 @@ function platformaticTransport(connection: KafkaConnectionOptions): ProduceTrans
           // copy per event ID). The queue's ack deadline answers the callers meanwhile.
           producer.clearMetadata()
           if (!retriable(err) || performance.now() + delayMs > giveUpAt) throw err
+          onRetry?.(err)
           await new Promise((resolve) => setTimeout(resolve, delayMs))
         }
       }

@@ -92,7 +92,8 @@ interface Pending {
  */
 export interface ProduceTransport {
   connect(): Promise<void>
-  produce(messages: ReadonlyArray<{ topic: string; message: OutgoingMessage }>): Promise<void>
+  /** `onRetry`: told of a failed attempt the transport retries by itself (health turns red meanwhile). */
+  produce(messages: ReadonlyArray<{ topic: string; message: OutgoingMessage }>, onRetry?: (err: unknown) => void): Promise<void>
   disconnect(): Promise<void>
   isConnected(): boolean
   /** Produce requests sent to brokers so far. */
@@ -170,6 +171,12 @@ export function createQueuedProducer(transport: ProduceTransport, options: Batch
   let lastError: { message: string; at: number } | undefined
 
   const counters = { messagesAcked: 0, messagesFailed: 0, batches: 0 }
+
+  // A retried attempt counts as a failure for health() until an attempt succeeds: while a
+  // leader is being replaced (or the only broker is gone), the journal takes browser events.
+  function noteRetry(err: unknown): void {
+    lastError = { message: err instanceof Error ? err.message : String(err), at: Date.now() }
+  }
 
   function settle(p: Pending, err?: Error): void {
     if (p.settled) return
@@ -251,7 +258,7 @@ export function createQueuedProducer(transport: ProduceTransport, options: Batch
       const started = performance.now()
       let error: Error | undefined
       try {
-        await transport.produce(batch)
+        await transport.produce(batch, noteRetry)
         lastError = undefined
       } catch (err) {
         lastError = { message: err instanceof Error ? err.message : String(err), at: Date.now() }
@@ -328,7 +335,7 @@ export function createQueuedProducer(transport: ProduceTransport, options: Batch
     },
     async sendInOrder(messages) {
       try {
-        await transport.produce(messages)
+        await transport.produce(messages, noteRetry)
         lastError = undefined
         counters.messagesAcked += messages.length
       } catch (err) {
