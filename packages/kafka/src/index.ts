@@ -1,4 +1,5 @@
 export { createKafka, type KafkaConnectionOptions } from './client.ts'
+export { createFastProducer } from './fast-producer.ts'
 export {
   createBatchingProducer,
   KafkaUnavailableError,

@@ -1,17 +1,47 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort, startKafkaBroker, type KafkaBroker } from '@clickjoin/local-stack'
 import { readTopic, tempDir, testStackEnv, uniqueName } from '@clickjoin/local-stack/testing'
-import { createKafka } from './client.ts'
-import { createBatchingProducer, KafkaUnavailableError } from './producer.ts'
+import { createKafka, type KafkaConnectionOptions } from './client.ts'
+import { createFastProducer } from './fast-producer.ts'
+import { createBatchingProducer, KafkaUnavailableError, type BatchingProducerOptions, type EventProducer } from './producer.ts'
 import { ensureTopics } from './topics.ts'
 
-describe('batching producer', () => {
+// The same queue over both transports: kafkajs (attributor, sink, dispatcher, CLI) and
+// @platformatic/kafka (ingest). Every guarantee below must hold for both.
+const transports: Array<[string, (c: KafkaConnectionOptions, o: BatchingProducerOptions) => EventProducer]> = [
+  ['kafkajs', (c, o) => createBatchingProducer(createKafka(c), o)],
+  ['@platformatic/kafka', (c, o) => createFastProducer(c, o)],
+]
+
+describe('key → partition', () => {
+  it('puts every key on the same partition with @platformatic/kafka as with kafkajs (Java murmur2)', async () => {
+    const { kafkaBrokers } = testStackEnv()
+    const topic = uniqueName('partitions')
+    await ensureTopics(createKafka({ brokers: kafkaBrokers, clientId: 'test-partitions' }), [{ topic, numPartitions: 6 }])
+    // Click-ID-like keys (base64url) and a few others; ~half of them have a negative murmur2 hash.
+    const keys = Array.from({ length: 500 }, (_, i) => (i % 5 === 0 ? `click-${i}` : Buffer.from(`key-${i}-${i * 7919}`).toString('base64url')))
+    for (const [name, make] of transports) {
+      const producer = make({ brokers: kafkaBrokers, clientId: `test-partitions-${name}` }, { lingerMs: 5 })
+      await producer.start()
+      await Promise.all(keys.map((key) => producer.send(topic, { key, value: `${name}|${key}` })))
+      await producer.stop()
+    }
+    const partitionOf = new Map<string, number>()
+    for (const m of await readTopic(kafkaBrokers, topic)) partitionOf.set(m.value, m.partition)
+    const moved = keys.filter((key) => partitionOf.get(`kafkajs|${key}`) !== partitionOf.get(`@platformatic/kafka|${key}`))
+    expect(partitionOf.size).toBe(keys.length * 2)
+    expect(new Set(partitionOf.values()).size).toBe(6)
+    expect(moved).toEqual([])
+  })
+})
+
+describe.each(transports)('batching producer over %s', (name, make) => {
+
   it('turns 5,000 concurrent sends into far fewer Produce requests, and every message lands', async () => {
     const { kafkaBrokers } = testStackEnv()
     const topic = uniqueName('batching')
-    const kafka = createKafka({ brokers: kafkaBrokers, clientId: 'test-producer' })
-    await ensureTopics(kafka, [{ topic, numPartitions: 4 }])
-    const producer = createBatchingProducer(kafka, { lingerMs: 5 })
+    await ensureTopics(createKafka({ brokers: kafkaBrokers, clientId: 'test-producer' }), [{ topic, numPartitions: 4 }])
+    const producer = make({ brokers: kafkaBrokers, clientId: `test-producer-${name}` }, { lingerMs: 5 })
     await producer.start()
     const n = 5_000
     await Promise.all(
@@ -27,15 +57,12 @@ describe('batching producer', () => {
     expect(values).toHaveLength(n)
     expect(new Set(values)).toEqual(new Set(Array.from({ length: n }, (_, i) => `m${i}`)))
   })
-})
 
-describe('batching producer with large messages', () => {
   it('keeps every request under the broker message limit: 4 MB for one partition all lands', async () => {
     const { kafkaBrokers } = testStackEnv()
     const topic = uniqueName('large')
-    const kafka = createKafka({ brokers: kafkaBrokers, clientId: 'test-large' })
-    await ensureTopics(kafka, [{ topic, numPartitions: 2 }])
-    const producer = createBatchingProducer(kafka, { lingerMs: 20, ackTimeoutMs: 20_000 })
+    await ensureTopics(createKafka({ brokers: kafkaBrokers, clientId: 'test-large' }), [{ topic, numPartitions: 2 }])
+    const producer = make({ brokers: kafkaBrokers, clientId: `test-large-${name}` }, { lingerMs: 20, ackTimeoutMs: 20_000 })
     await producer.start()
     const payload = 'x'.repeat(100_000)
     // One key: every message goes to the same partition, whose record batch the broker caps at 1 MB.
@@ -48,7 +75,7 @@ describe('batching producer with large messages', () => {
   })
 })
 
-describe('batching producer when its broker stops', () => {
+describe.each(transports)('batching producer over %s when its broker stops', (name, make) => {
   let broker: KafkaBroker
   let dataDir: string
   let port: number
@@ -64,9 +91,9 @@ describe('batching producer when its broker stops', () => {
 
   it('rejects pending sends, resolves none falsely, and recovers when the broker is back', async () => {
     const topic = uniqueName('outage')
-    const kafka = createKafka({ brokers: broker.brokers, clientId: 'test-outage', requestTimeoutMs: 2_000, retries: 1 })
-    await ensureTopics(kafka, [{ topic, numPartitions: 2 }])
-    const producer = createBatchingProducer(kafka, { lingerMs: 20, ackTimeoutMs: 8_000 })
+    const connection = { brokers: broker.brokers, clientId: `test-outage-${name}`, requestTimeoutMs: 2_000, retries: 1 }
+    await ensureTopics(createKafka(connection), [{ topic, numPartitions: 2 }])
+    const producer = make(connection, { lingerMs: 20, ackTimeoutMs: 8_000 })
     await producer.start()
 
     const outcome = new Map<string, 'acked' | 'refused'>()

@@ -57,7 +57,7 @@ export interface ProducerStats {
   messagesAcked: number
   messagesFailed: number
   batches: number
-  /** Produce requests sent to brokers (kafkajs instrumentation). */
+  /** Produce requests sent to brokers. */
   produceRequests: number
 }
 
@@ -85,6 +85,59 @@ interface Pending {
 }
 
 /**
+ * What the queue below needs from a Kafka client: one produce call for a list of messages with
+ * acks=all (-1), resolved once the brokers acknowledged all of them, rejected otherwise; in the
+ * given order within each partition; keys partitioned with the Java client's murmur2
+ * (`toPositive(murmur2(key)) % partitions`), so a key lands where any client puts it.
+ */
+export interface ProduceTransport {
+  connect(): Promise<void>
+  /** `onRetry`: told of a failed attempt the transport retries by itself (health turns red meanwhile). */
+  produce(messages: ReadonlyArray<{ topic: string; message: OutgoingMessage }>, onRetry?: (err: unknown) => void): Promise<void>
+  disconnect(): Promise<void>
+  isConnected(): boolean
+  /** Produce requests sent to brokers so far. */
+  produceRequests(): number
+}
+
+/** The kafkajs transport, for the services that keep kafkajs (the attributor, sink, dispatcher, CLI). */
+function kafkajsTransport(kafka: Kafka): ProduceTransport {
+  // The Java client's murmur2 partitioner, named explicitly: keys land where any client puts them.
+  // Not idempotent: kafkajs' idempotent producer retries forever and cannot report an outage.
+  const producer: Producer = kafka.producer({
+    allowAutoTopicCreation: false,
+    idempotent: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  })
+  let connected = false
+  let produceRequests = 0
+  producer.on(producer.events.REQUEST, (e) => {
+    if (e.payload.apiName === 'Produce') produceRequests++
+  })
+  producer.on(producer.events.CONNECT, () => {
+    connected = true
+  })
+  producer.on(producer.events.DISCONNECT, () => {
+    connected = false
+  })
+  return {
+    connect: () => producer.connect(),
+    async produce(messages) {
+      const byTopic = new Map<string, TopicMessages>()
+      for (const { topic, message } of messages) {
+        let entry = byTopic.get(topic)
+        if (!entry) byTopic.set(topic, (entry = { topic, messages: [] }))
+        entry.messages.push(message)
+      }
+      await producer.sendBatch({ topicMessages: [...byTopic.values()], acks: -1 })
+    },
+    disconnect: () => producer.disconnect(),
+    isConnected: () => connected,
+    produceRequests: () => produceRequests,
+  }
+}
+
+/**
  * kafkajs has no linger/batch.size of its own, so this collects concurrent sends for a few
  * milliseconds and writes them with one sendBatch. Up to `maxInFlightBatches` batches are in
  * flight; what arrives meanwhile forms the next batch, which goes as soon as a slot frees
@@ -95,10 +148,12 @@ interface Pending {
  * on event IDs (see docs/delivery.md). What is never possible is a resolved send whose
  * message the broker did not acknowledge.
  */
-export function createBatchingProducer(
-  kafka: Kafka,
-  options: BatchingProducerOptions = {},
-): EventProducer {
+export function createBatchingProducer(kafka: Kafka, options: BatchingProducerOptions = {}): EventProducer {
+  return createQueuedProducer(kafkajsTransport(kafka), options)
+}
+
+/** The batching queue over any transport (kafkajs above, @platformatic/kafka in fast-producer.ts). */
+export function createQueuedProducer(transport: ProduceTransport, options: BatchingProducerOptions = {}): EventProducer {
   const lingerMs = options.lingerMs ?? 2
   const maxBatchMessages = options.maxBatchMessages ?? 5_000
   // Below the broker's default message.max.bytes (1 MB), which bounds what one partition's
@@ -108,30 +163,20 @@ export function createBatchingProducer(
   const ackTimeoutMs = options.ackTimeoutMs ?? 15_000
   const maxInFlight = options.maxInFlightBatches ?? 1
 
-  // The Java client's murmur2 partitioner, named explicitly: keys land where any client puts them.
-  const producer: Producer = kafka.producer({
-    allowAutoTopicCreation: false,
-    idempotent: false,
-    createPartitioner: Partitioners.DefaultPartitioner,
-  })
   let queue: Pending[] = []
   let queuedBytes = 0
   const inFlight = new Set<Promise<void>>()
   let lingerTimer: NodeJS.Timeout | undefined
-  let connected = false
   let stopping = false
   let lastError: { message: string; at: number } | undefined
 
-  const counters: ProducerStats = { messagesAcked: 0, messagesFailed: 0, batches: 0, produceRequests: 0 }
-  producer.on(producer.events.REQUEST, (e) => {
-    if (e.payload.apiName === 'Produce') counters.produceRequests++
-  })
-  producer.on(producer.events.CONNECT, () => {
-    connected = true
-  })
-  producer.on(producer.events.DISCONNECT, () => {
-    connected = false
-  })
+  const counters = { messagesAcked: 0, messagesFailed: 0, batches: 0 }
+
+  // A retried attempt counts as a failure for health() until an attempt succeeds: while a
+  // leader is being replaced (or the only broker is gone), the journal takes browser events.
+  function noteRetry(err: unknown): void {
+    lastError = { message: err instanceof Error ? err.message : String(err), at: Date.now() }
+  }
 
   function settle(p: Pending, err?: Error): void {
     if (p.settled) return
@@ -208,18 +253,12 @@ export function createBatchingProducer(
     const batch = takeBatch()
     if (batch.length > 0) sentBatches.add(batch)
     if (batch.length > 0) {
-      const byTopic = new Map<string, TopicMessages>()
       let bytes = 0
-      for (const p of batch) {
-        let entry = byTopic.get(p.topic)
-        if (!entry) byTopic.set(p.topic, (entry = { topic: p.topic, messages: [] }))
-        entry.messages.push(p.message)
-        bytes += p.bytes
-      }
+      for (const p of batch) bytes += p.bytes
       const started = performance.now()
       let error: Error | undefined
       try {
-        await producer.sendBatch({ topicMessages: [...byTopic.values()], acks: -1 })
+        await transport.produce(batch, noteRetry)
         lastError = undefined
       } catch (err) {
         lastError = { message: err instanceof Error ? err.message : String(err), at: Date.now() }
@@ -247,7 +286,7 @@ export function createBatchingProducer(
     if (stopping) return
     reconnectTimer = setTimeout(() => {
       reconnectTimer = undefined
-      connecting = producer.connect().then(
+      connecting = transport.connect().then(
         () => {
           connecting = undefined
         },
@@ -271,7 +310,7 @@ export function createBatchingProducer(
     id: 'kafka-producer',
     async start() {
       try {
-        await producer.connect()
+        await transport.connect()
       } catch (err) {
         if (!options.connectInBackground) throw err
         options.onConnectError?.(err)
@@ -295,14 +334,8 @@ export function createBatchingProducer(
       })
     },
     async sendInOrder(messages) {
-      const byTopic = new Map<string, TopicMessages>()
-      for (const { topic, message } of messages) {
-        let entry = byTopic.get(topic)
-        if (!entry) byTopic.set(topic, (entry = { topic, messages: [] }))
-        entry.messages.push(message)
-      }
       try {
-        await producer.sendBatch({ topicMessages: [...byTopic.values()], acks: -1 })
+        await transport.produce(messages, noteRetry)
         lastError = undefined
         counters.messagesAcked += messages.length
       } catch (err) {
@@ -319,11 +352,11 @@ export function createBatchingProducer(
       await flush()
       if (deadlineTimer) clearInterval(deadlineTimer)
       deadlineTimer = undefined
-      await producer.disconnect()
+      await transport.disconnect()
     },
-    stats: () => ({ ...counters }),
+    stats: () => ({ ...counters, produceRequests: transport.produceRequests() }),
     health() {
-      if (!connected) return { ok: false, detail: 'producer not connected' }
+      if (!transport.isConnected()) return { ok: false, detail: 'producer not connected' }
       // A failure counts until a later batch succeeds, or for 30 s when nothing is sent: an
       // idle producer must not stay "not ready" forever after one bad moment.
       if (lastError && Date.now() - lastError.at < 30_000) {

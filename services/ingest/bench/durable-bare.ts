@@ -1,14 +1,20 @@
 import fastify from 'fastify'
 import { randomBytes } from 'node:crypto'
-import { createBatchingProducer, createKafka } from '@clickjoin/kafka'
+import { createBatchingProducer, createFastProducer, createKafka } from '@clickjoin/kafka'
 
 // The "durable bare" reference of bench/redirect.ts: fastify plus the same batching producer
 // with the same settings as ingest (acks=all, linger 1 ms, 3 batches in flight), publishing a
 // fixed click-sized message per request before a fixed 302 — nothing else (no click ID MAC,
-// campaign, validation, cookie, duplicate check or metrics).
+// campaign, validation, cookie, duplicate check or metrics). BENCH_PRODUCER=kafkajs puts the
+// kafkajs transport under the same queue (the others' producer), default @platformatic/kafka
+// (ingest's).
 const topic = process.env['BENCH_TOPIC']!
-const kafka = createKafka({ brokers: process.env['KAFKA_BROKERS']!.split(','), clientId: 'durable-bare' })
-const producer = createBatchingProducer(kafka, { lingerMs: 1, maxInFlightBatches: 3, ackTimeoutMs: 5_000, maxQueuedMessages: 50_000 })
+const connection = { brokers: process.env['KAFKA_BROKERS']!.split(','), clientId: 'durable-bare' }
+const options = { lingerMs: 1, maxInFlightBatches: 3, ackTimeoutMs: 5_000, maxQueuedMessages: 50_000 }
+const producer =
+  process.env['BENCH_PRODUCER'] === 'kafkajs'
+    ? createBatchingProducer(createKafka(connection), options)
+    : createFastProducer(connection, options)
 await producer.start()
 const value = Buffer.from(JSON.stringify({ v: 1, campaign_id: 'bench', publisher_id: 'p1', pad: 'x'.repeat(380) }))
 const app = fastify({ logger: false })

@@ -1,7 +1,8 @@
 /**
  * Clicks at saturation: `GET /c/:id` of ingest (Kafka-acknowledged) next to two references
- * measured in the same run — a bare fastify app answering a fixed 302, and a "durable bare"
- * one (fastify + the same producer with acks=all, nothing else) — swept over connection counts,
+ * measured in the same run — a bare fastify app answering a fixed 302, a "durable bare"
+ * one (fastify + ingest's producer, @platformatic/kafka, acks=all, nothing else) and the same
+ * over the kafkajs transport the other services use — swept over connection counts,
  * each measure run BENCH_RUNS times (median, min–max). For each it prints req/s, p99 and the
  * CPU µs per answered request of each process (from /proc: utime + stime), then the best
  * throughput of each server with its p99. Then `POST /postback` once, against a fixed 200.
@@ -88,7 +89,7 @@ async function sweepPoint(server: Server, connections: number, watched: Record<s
   const cpuKeys = Object.keys(all[0]!.cpuUsPerRequest)
   const cpu = Object.fromEntries(cpuKeys.map((k) => [k, median(all.map((m) => m.cpuUsPerRequest[k]!))]))
   console.log(
-    `${server.name.padEnd(14)} ${String(connections).padStart(4)} conns  ${spread(all.map((m) => m.reqPerS)).padStart(24)} req/s  p99 ${spread(all.map((m) => m.p99)).padStart(16)} ms  ` +
+    `${server.name.padEnd(16)} ${String(connections).padStart(4)} conns  ${spread(all.map((m) => m.reqPerS)).padStart(24)} req/s  p99 ${spread(all.map((m) => m.p99)).padStart(16)} ms  ` +
       `CPU µs/request: ${cpuKeys.map((k) => `${k} ${spread(all.map((m) => m.cpuUsPerRequest[k]!))}`).join(', ')}   [${all.map((m) => m.codes).join(' | ')}]`,
   )
   return { server: server.name, connections, reqPerS: median(all.map((m) => m.reqPerS)), p99: median(all.map((m) => m.p99)), cpu }
@@ -146,7 +147,15 @@ try {
     env: { ...process.env, ...stack.env, PORT: String(durablePort), BENCH_TOPIC: `${prefix}_clicks`, KAFKAJS_NO_PARTITIONER_WARNING: '1' },
   })
   children.push(durable)
+  const durableKjsPort = await freePort()
+  const durableKjs = startProcess('durable kafkajs', process.execPath, ['--import', 'tsx', 'bench/durable-bare.ts'], {
+    cwd: ingestDir,
+    logFile: path.join(dataDir, 'durable-kafkajs.log'),
+    env: { ...process.env, ...stack.env, PORT: String(durableKjsPort), BENCH_TOPIC: `${prefix}_clicks`, BENCH_PRODUCER: 'kafkajs', KAFKAJS_NO_PARTITIONER_WARNING: '1' },
+  })
+  children.push(durableKjs)
   await waitHealthy(`http://127.0.0.1:${durablePort}/healthz`, durable)
+  await waitHealthy(`http://127.0.0.1:${durableKjsPort}/healthz`, durableKjs)
 
   // The other processes whose CPU a click costs: the broker (and Redis, for ingest's pub/sub).
   const watched: Record<string, number> = {}
@@ -157,6 +166,7 @@ try {
   const servers: Server[] = [
     { name: 'bare 302', url: `http://127.0.0.1:${barePort}/c/bench?pub=p1`, process: bare },
     { name: 'durable bare', url: `http://127.0.0.1:${durablePort}/c/bench?pub=p1`, process: durable },
+    { name: 'durable kafkajs', url: `http://127.0.0.1:${durableKjsPort}/c/bench?pub=p1`, process: durableKjs },
     { name: 'ingest', url: `http://127.0.0.1:${ingestPort}/c/bench?pub=p1&sub1=s1`, process: ingest },
   ]
   console.log(

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { createConfigStore, createPublisherStore, type ConfigStore } from '@clickjoin/campaigns'
 import { createClickIdKeyring } from '@clickjoin/click-id'
 import { topicNames, type TopicNames } from '@clickjoin/contracts'
-import { createBatchingProducer, createKafka, ensurePipelineTopics, type EventProducer, type Kafka } from '@clickjoin/kafka'
+import { createFastProducer, createKafka, ensurePipelineTopics, type EventProducer, type Kafka } from '@clickjoin/kafka'
 import { componentLifecycle, createMetricsRegistry, type Component, type RunnableService } from '@clickjoin/service-runtime'
 import { buildIngestServer } from './app.ts'
 import type { IngestConfig } from './config.ts'
@@ -58,15 +58,17 @@ export async function createIngestService(config: IngestConfig, deps: IngestDeps
   const topics = topicNames(config.topicPrefix)
   // kafkajs' lines go to the app's log, which exists once the app is built below.
   const logTo: { app?: FastifyInstance } = {}
-  const kafka = createKafka({
+  const connection = {
     brokers: config.kafkaBrokers,
     clientId: 'clickjoin-ingest',
     // A request must be answered within the ack timeout: fail fast rather than retry long.
     requestTimeoutMs: Math.max(1_000, Math.min(10_000, config.kafkaAckTimeoutMs)),
     retries: 2,
-    log: ({ message, ...rest }) => logTo.app?.log.debug(rest, message),
-  })
-  const producer = createBatchingProducer(kafka, {
+    log: ({ message, ...rest }: { message: string; [k: string]: unknown }) => logTo.app?.log.debug(rest, message),
+  }
+  // kafkajs for the admin calls (topics); the click path's producer is @platformatic/kafka.
+  const kafka = createKafka(connection)
+  const producer = createFastProducer(connection, {
     lingerMs: config.kafkaLingerMs,
     ackTimeoutMs: config.kafkaAckTimeoutMs,
     maxQueuedMessages: config.kafkaMaxQueued,
