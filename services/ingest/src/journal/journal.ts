@@ -1,6 +1,7 @@
 import { mkdir, open, readdir, readFile, rename, stat, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import { KafkaUnavailableError } from '@clickjoin/kafka'
+import { processAlive } from '@clickjoin/service-runtime'
 import { decodeRecord, encodeRecord, type JournalRecord, type StoredRecord } from './record.ts'
 
 /** The journal holds INGEST_JOURNAL_MAX_BYTES of undelivered events: the event is refused (503). */
@@ -389,14 +390,5 @@ export function createJournal(options: JournalOptions): Journal {
       for (const wake of woken) wake()
       await unlink(lockFile).catch(() => undefined)
     },
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
