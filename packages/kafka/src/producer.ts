@@ -172,10 +172,13 @@ export function createQueuedProducer(transport: ProduceTransport, options: Batch
 
   const counters = { messagesAcked: 0, messagesFailed: 0, batches: 0 }
 
-  // A retried attempt counts as a failure for health() until an attempt succeeds: while a
-  // leader is being replaced (or the only broker is gone), the journal takes browser events.
-  function noteRetry(err: unknown): void {
-    lastError = { message: err instanceof Error ? err.message : String(err), at: Date.now() }
+  // A failed produce, or a retried attempt, counts as a failure for health() until an attempt
+  // succeeds: while a leader is being replaced (or the only broker is gone), the journal takes
+  // browser events.
+  function noteFailure(err: unknown): string {
+    const message = err instanceof Error ? err.message : String(err)
+    lastError = { message, at: Date.now() }
+    return message
   }
 
   function settle(p: Pending, err?: Error): void {
@@ -258,11 +261,10 @@ export function createQueuedProducer(transport: ProduceTransport, options: Batch
       const started = performance.now()
       let error: Error | undefined
       try {
-        await transport.produce(batch, noteRetry)
+        await transport.produce(batch, noteFailure)
         lastError = undefined
       } catch (err) {
-        lastError = { message: err instanceof Error ? err.message : String(err), at: Date.now() }
-        error = new KafkaUnavailableError(`Kafka did not acknowledge the batch: ${lastError.message}`, {
+        error = new KafkaUnavailableError(`Kafka did not acknowledge the batch: ${noteFailure(err)}`, {
           cause: err,
         })
       }
@@ -335,13 +337,13 @@ export function createQueuedProducer(transport: ProduceTransport, options: Batch
     },
     async sendInOrder(messages) {
       try {
-        await transport.produce(messages, noteRetry)
+        await transport.produce(messages, noteFailure)
         lastError = undefined
         counters.messagesAcked += messages.length
       } catch (err) {
-        lastError = { message: err instanceof Error ? err.message : String(err), at: Date.now() }
+        const message = noteFailure(err)
         counters.messagesFailed += messages.length
-        throw new KafkaUnavailableError(`Kafka did not acknowledge: ${lastError.message}`, { cause: err })
+        throw new KafkaUnavailableError(`Kafka did not acknowledge: ${message}`, { cause: err })
       }
     },
     flush,
