@@ -45,7 +45,7 @@ export function createIngestMetrics(registry: Registry) {
     }),
     journaled: new Counter({
       name: 'clickjoin_ingest_journal_appended_total',
-      help: 'Browser events put in the local journal instead of Kafka, by reason (backlog: the journal was not empty; kafka_down: producer unhealthy; timeout: still queued at the fallback deadline; error: failed or unacknowledged on the wire)',
+      help: 'Browser events put in the local journal instead of Kafka, by reason (backlog: a pixel while the journal was not empty; kafka_down: producer unhealthy; kafka_slow: within 1 s of a fallback; timeout: still queued at the fallback deadline; error: failed or unacknowledged on the wire)',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
