@@ -126,7 +126,7 @@ async function printIngestCounters(url: string, label: string): Promise<void> {
   const now = new Map<string, number>()
   for (const line of text.split('\n')) {
     const m = /^(\S+?)(\{[^}]*\})? (\S+)$/.exec(line)
-    if (m) now.set(`${m[1]}${(m[2] ?? '').replace(/,?service="ingest"/, '').replace('{}', '')}`, Number(m[3]))
+    if (m) now.set(`${m[1]}${(m[2] ?? '').replace(/service="ingest",?/, '').replace(/,?\}/, '}').replace('{}', '')}`, Number(m[3]))
   }
   const delta = (name: string) => (now.get(name) ?? 0) - (lastCounters.get(name) ?? 0)
   const shown = [...now.keys()]
