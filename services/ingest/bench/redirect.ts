@@ -10,7 +10,11 @@
  *   node --import tsx services/ingest/bench/redirect.ts
  *
  * Starts a local Kafka and Redis. BENCH_CONNECTIONS (50,200,800), BENCH_DURATION_S (8),
- * BENCH_WARMUP_S (2), BENCH_RUNS (3), BENCH_CPU_PROFILE_DIR (a V8 CPU profile of ingest).
+ * BENCH_WARMUP_S (2), BENCH_RUNS (3), BENCH_CPU_PROFILE_DIR (a V8 CPU profile of ingest),
+ * BENCH_INGEST_ENTRY (another ingest entry under services/ingest, e.g. an older src for an A/B),
+ * BENCH_SERVERS (only these, e.g. `durable bare,ingest`: a quick look, no summary). Prints each
+ * server's raw answer (status line, headers, bytes) and, after each ingest point, what ingest
+ * did besides answering: journal fallbacks by reason, Kafka batches, event-loop delay.
  */
 import autocannon, { type Options } from 'autocannon'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -151,7 +155,7 @@ try {
   const barePort = await freePort()
     // BENCH_CPU_PROFILE_DIR=<dir>: write a V8 CPU profile of the ingest process there.
   const profile = process.env['BENCH_CPU_PROFILE_DIR'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROFILE_DIR']}`] : []
-  const ingest = startProcess('ingest', process.execPath, [...profile, '--import', 'tsx', 'src/server.ts'], {
+  const ingest = startProcess('ingest', process.execPath, [...profile, '--import', 'tsx', process.env['BENCH_INGEST_ENTRY'] ?? 'src/server.ts'], {
     cwd: ingestDir,
     logFile: path.join(dataDir, 'ingest.log'),
     env: {
