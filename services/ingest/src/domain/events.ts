@@ -30,6 +30,8 @@ export interface JournalFallback {
   fallbackMs: number
   /** Told where each browser event went, for metrics. */
   onJournaled?: (reason: JournalReason) => void
+  /** Milliseconds clock of the hold after a fallback (tests move it); default performance.now. */
+  now?: () => number
 }
 
 export function createEventPublisher(producer: EventProducer, topics: TopicNames, fallback?: JournalFallback): EventPublisher {
@@ -66,21 +68,21 @@ export const KAFKA_SLOW_HOLD_MS = 1_000
  * fallback the next browser events go straight to the journal for KAFKA_SLOW_HOLD_MS: a stalled
  * broker makes every visitor wait the fallback delay only once per hold, not each.
  */
-function journaledSend(producer: EventProducer, { journal, fallbackMs, onJournaled }: JournalFallback) {
+function journaledSend(producer: EventProducer, { journal, fallbackMs, onJournaled, now = () => performance.now() }: JournalFallback) {
   let slowUntil = 0
   const toJournal = (topic: string, message: OutgoingMessage, reason: JournalReason) => {
     onJournaled?.(reason)
     return journal.append({ topic, key: message.key, value: Buffer.isBuffer(message.value) ? message.value : Buffer.from(message.value) })
   }
   const fellBack = (topic: string, message: OutgoingMessage, err: unknown) => {
-    slowUntil = performance.now() + KAFKA_SLOW_HOLD_MS
+    slowUntil = now() + KAFKA_SLOW_HOLD_MS
     // MessageWithdrawnError: still queued at the deadline, so certainly not written.
     return toJournal(topic, message, err instanceof MessageWithdrawnError ? 'timeout' : 'error')
   }
   return (topic: string, message: OutgoingMessage, keepOrder: boolean): Promise<void> => {
     if (keepOrder && journal.hasUndelivered()) return toJournal(topic, message, 'backlog')
     if (!producer.health().ok) return toJournal(topic, message, 'kafka_down')
-    if (slowUntil !== 0 && performance.now() < slowUntil) return toJournal(topic, message, 'kafka_slow')
+    if (slowUntil !== 0 && now() < slowUntil) return toJournal(topic, message, 'kafka_slow')
     return producer.send(topic, message, { timeoutMs: fallbackMs }).catch((err: unknown) => fellBack(topic, message, err))
   }
 }
