@@ -23,5 +23,7 @@ app.get('/c/:campaignId', async (_request, reply) => {
   return reply.code(302).header('location', 'https://shop.example/landing?click_id=fixed').send()
 })
 app.get('/healthz', async () => ({ status: 'ok' }))
-await app.listen({ port: Number(process.env['PORT'] ?? 0), host: '127.0.0.1' })
+// The same accept backlog as ingest (INGEST_LISTEN_BACKLOG): 800 connections opened at once
+// must not lose SYNs to Node's default of 511 in one server and not in another.
+await app.listen({ port: Number(process.env['PORT'] ?? 0), host: '127.0.0.1', backlog: 4096 })
 process.once('SIGTERM', () => void app.close().then(() => producer.stop()).then(() => process.exit(0)))

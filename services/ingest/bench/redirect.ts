@@ -10,10 +10,15 @@
  *   node --import tsx services/ingest/bench/redirect.ts
  *
  * Starts a local Kafka and Redis. BENCH_CONNECTIONS (50,200,800), BENCH_DURATION_S (8),
- * BENCH_WARMUP_S (2), BENCH_RUNS (3), BENCH_CPU_PROFILE_DIR (a V8 CPU profile of ingest).
+ * BENCH_WARMUP_S (2), BENCH_RUNS (3), BENCH_CPU_PROFILE_DIR (a V8 CPU profile of ingest),
+ * BENCH_INGEST_ENTRY (another ingest entry under services/ingest, e.g. an older src for an A/B),
+ * BENCH_SERVERS (only these, e.g. `durable bare,ingest`: a quick look, no summary). Prints each
+ * server's raw answer (status line, headers, bytes) and, after each ingest point, what ingest
+ * did besides answering: journal fallbacks by reason, Kafka batches, event-loop delay.
  */
 import autocannon, { type Options } from 'autocannon'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -95,6 +100,52 @@ async function sweepPoint(server: Server, connections: number, watched: Record<s
   return { server: server.name, connections, reqPerS: median(all.map((m) => m.reqPerS)), p99: median(all.map((m) => m.p99)), cpu }
 }
 
+/** One answer's raw status line and headers as the socket carried them, and its size. */
+async function rawAnswer(url: string): Promise<string> {
+  const { hostname, port, pathname, search } = new URL(url)
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => {
+      socket.write(`GET ${pathname}${search} HTTP/1.1\r\nHost: ${hostname}\r\nUser-Agent: Mozilla/5.0 bench\r\n\r\n`)
+    })
+    let raw = ''
+    socket.setEncoding('latin1')
+    socket.on('data', (chunk: string) => {
+      raw += chunk
+      const end = raw.indexOf('\r\n\r\n')
+      if (end === -1) return
+      socket.destroy()
+      resolve(`${Buffer.byteLength(raw, 'latin1')} bytes:\n    ${raw.slice(0, end).split('\r\n').join('\n    ')}`)
+    })
+    socket.on('error', reject)
+  })
+}
+
+/**
+ * What ingest did besides answering, since the last call: journal fallbacks, refusals, answers
+ * by status, Kafka batches, and its event-loop delay (prom-client resets that at each scrape).
+ */
+let lastCounters = new Map<string, number>()
+async function printIngestCounters(url: string, label: string): Promise<void> {
+  const text = await fetch(url).then((r) => r.text())
+  const now = new Map<string, number>()
+  for (const line of text.split('\n')) {
+    const m = /^(\S+?)(\{[^}]*\})? (\S+)$/.exec(line)
+    if (m) now.set(`${m[1]}${(m[2] ?? '').replace(/service="ingest",?/, '').replace(/,?\}/, '}').replace('{}', '')}`, Number(m[3]))
+  }
+  const delta = (name: string) => (now.get(name) ?? 0) - (lastCounters.get(name) ?? 0)
+  const shown = [...now.keys()]
+    .filter((k) => /^clickjoin_ingest_(journal_appended_total|rejects_total|http_requests_total\{route="\/c)/.test(k) && delta(k) > 0)
+    .map((k) => `${k.replace('clickjoin_ingest_', '')} +${delta(k)}`)
+  const batches = delta('clickjoin_ingest_kafka_batch_messages_count')
+  const lag = (q: string) => ((now.get(`clickjoin_ingest_nodejs_eventloop_lag_${q}_seconds`) ?? NaN) * 1000).toFixed(0)
+  console.log(
+    `  ${label}: ${shown.join(', ') || 'nothing'}; Kafka batches ${batches}, ${(delta('clickjoin_ingest_kafka_batch_messages_sum') / batches).toFixed(1)} messages, ` +
+      `${((delta('clickjoin_ingest_kafka_batch_duration_seconds_sum{ok="true"}') / batches) * 1000).toFixed(1)} ms to the ack on average; ` +
+      `event-loop delay p99 ${lag('p99')} ms, max ${lag('max')} ms`,
+  )
+  lastCounters = now
+}
+
 const dataDir = await mkdtemp(path.join(tmpdir(), 'clickjoin-bench-'))
 const stack = await startStack({ dataDir, kafkaPort: 0, redisPort: 0, log: (line) => console.log(`[stack] ${line}`) })
 const children: ManagedProcess[] = []
@@ -104,7 +155,7 @@ try {
   const barePort = await freePort()
     // BENCH_CPU_PROFILE_DIR=<dir>: write a V8 CPU profile of the ingest process there.
   const profile = process.env['BENCH_CPU_PROFILE_DIR'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROFILE_DIR']}`] : []
-  const ingest = startProcess('ingest', process.execPath, [...profile, '--import', 'tsx', 'src/server.ts'], {
+  const ingest = startProcess('ingest', process.execPath, [...profile, '--import', 'tsx', process.env['BENCH_INGEST_ENTRY'] ?? 'src/server.ts'], {
     cwd: ingestDir,
     logFile: path.join(dataDir, 'ingest.log'),
     env: {
@@ -173,76 +224,90 @@ try {
     `autocannon from this process: ${connectionCounts.join(', ')} connections, ${runs} runs of ${duration} s (after ${warmup} s warm-up) each; ` +
       `median (min–max); ${stack.sources.kafka} Kafka, ${stack.sources.redis} Redis`,
   )
+  // BENCH_SERVERS=ingest,durable bare: measure only these (a quick look at one point); the
+  // summary below needs all three of bare 302, durable bare and ingest.
+  const only = process.env['BENCH_SERVERS']?.split(',').map((s) => s.trim())
+  const measured = only ? servers.filter((sv) => only.includes(sv.name)) : servers
+  for (const server of measured) console.log(`${server.name} answers ${await rawAnswer(server.url)}`)
   const points: Array<Awaited<ReturnType<typeof sweepPoint>>> = []
-  for (const c of connectionCounts) for (const server of servers) points.push(await sweepPoint(server, c, watched))
-  const best = Object.fromEntries(
-    servers.map((sv) => [sv.name, points.filter((p) => p.server === sv.name).sort((a, b) => b.reqPerS - a.reqPerS)[0]!]),
-  )
-  const ingestResult = best['ingest']!
-  const bareResult = best['bare 302']!
-  const durableResult = best['durable bare']!
-  for (const [name, p] of Object.entries(best)) {
-    console.log(`best ${name.padEnd(13)} ${p.reqPerS.toFixed(0).padStart(7)} req/s at ${p.connections} connections, p99 ${p.p99} ms, server CPU ${p.cpu[name]!.toFixed(1)} µs/request`)
+  const ingestMetrics = `http://127.0.0.1:${ingestPort}/metrics`
+  await printIngestCounters(ingestMetrics, 'ingest before the sweep')
+  for (const c of connectionCounts) {
+    for (const server of measured) {
+      points.push(await sweepPoint(server, c, watched))
+      if (server.process === ingest) await printIngestCounters(ingestMetrics, `ingest at ${c} connections (warm-ups included)`)
+    }
   }
-  console.log(
-    `ingest / durable bare ${(ingestResult.reqPerS / durableResult.reqPerS).toFixed(2)} (goal ≥ 0.8), ingest / bare 302 ${(ingestResult.reqPerS / bareResult.reqPerS).toFixed(2)} (goal ≥ 0.35), ` +
-      `ingest CPU per click / bare 302's ${(ingestResult.cpu['ingest']! / bareResult.cpu['bare 302']!).toFixed(2)}× (goal ≤ 2×)`,
-  )
+  if (!only) {
+    const best = Object.fromEntries(
+      servers.map((sv) => [sv.name, points.filter((p) => p.server === sv.name).sort((a, b) => b.reqPerS - a.reqPerS)[0]!]),
+    )
+    const ingestResult = best['ingest']!
+    const bareResult = best['bare 302']!
+    const durableResult = best['durable bare']!
+    for (const [name, p] of Object.entries(best)) {
+      console.log(`best ${name.padEnd(13)} ${p.reqPerS.toFixed(0).padStart(7)} req/s at ${p.connections} connections, p99 ${p.p99} ms, server CPU ${p.cpu[name]!.toFixed(1)} µs/request`)
+    }
+    console.log(
+      `ingest / durable bare ${(ingestResult.reqPerS / durableResult.reqPerS).toFixed(2)} (goal ≥ 0.8), ingest / bare 302 ${(ingestResult.reqPerS / bareResult.reqPerS).toFixed(2)} (goal ≥ 0.35), ` +
+        `ingest CPU per click / bare 302's ${(ingestResult.cpu['ingest']! / bareResult.cpu['bare 302']!).toFixed(2)}× (goal ≤ 2×)`,
+    )
 
-  // Postbacks: JSON bodies with the partner's token, acknowledged by Kafka, vs a fixed 200.
-  const partner = await fetch(`http://127.0.0.1:${ingestPort}/admin/partners/bench`, {
-    method: 'PUT',
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ secret: 'bench-partner-secret' }),
-  })
-  if (!partner.ok) throw new Error(`partner setup failed: ${partner.status} ${await partner.text()}`)
-  const postback: Request = {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ click_id: 'bench-click', partner: 'bench', token: 'bench-partner-secret', txn_id: 'o-1', revenue: '1.5' }),
-  }
-  const barePostback = await measure({ name: 'bare 200', url: `http://127.0.0.1:${barePort}/postback`, process: bare }, connections, watched, postback)
-  const ingestPostback = await measure({ name: 'ingest', url: `http://127.0.0.1:${ingestPort}/postback`, process: ingest }, connections, watched, postback)
-  for (const [name, m] of [['bare fixed 200', barePostback], ['ingest POST /postback', ingestPostback]] as const) {
-    console.log(`${name.padEnd(22)} ${connections} conns  ${m.reqPerS.toFixed(0)} req/s  p50 ${m.p50} ms  p99 ${m.p99} ms  [${m.codes}]`)
-  }
-  console.log(`ratio ingest/bare: ${(ingestPostback.reqPerS / barePostback.reqPerS).toFixed(2)}`)
-  await writeBenchResult('ingest', [
-    {
-      measure: 'ingest GET /c/:id at saturation, Kafka-acked',
-      value: Math.round(ingestResult.reqPerS),
-      unit: 'req/s',
-      reference: { label: 'durable bare: fastify + same producer', value: Math.round(durableResult.reqPerS) },
-      goal: { atLeast: 0.8, of: 'ratio' },
-      detail: `at ${ingestResult.connections} connections, p99 ${ingestResult.p99} ms; bare 302 ${Math.round(bareResult.reqPerS)} req/s (ratio ${(ingestResult.reqPerS / bareResult.reqPerS).toFixed(2)}, goal ≥ 0.35)`,
-    },
-    {
-      measure: 'ingest CPU per click (µs, its own process)',
-      value: Math.round(ingestResult.cpu['ingest']!),
-      unit: 'µs',
-      reference: { label: "bare 302's CPU per request", value: Math.round(bareResult.cpu['bare 302']!) },
-      goal: { atMost: 2, of: 'ratio' },
-    },
-    {
-      measure: 'ingest POST /postback, Kafka-acked',
-      value: Math.round(ingestPostback.reqPerS),
-      unit: 'req/s',
-      reference: { label: 'bare fastify 200', value: Math.round(barePostback.reqPerS) },
-      goal: { atLeast: 0.5, of: 'ratio' },
-      detail: `p50 ${ingestPostback.p50} ms, p99 ${ingestPostback.p99} ms (bare: ${barePostback.p50} / ${barePostback.p99} ms)`,
-    },
-  ])
+    // Postbacks: JSON bodies with the partner's token, acknowledged by Kafka, vs a fixed 200.
+    const partner = await fetch(`http://127.0.0.1:${ingestPort}/admin/partners/bench`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ secret: 'bench-partner-secret' }),
+    })
+    if (!partner.ok) throw new Error(`partner setup failed: ${partner.status} ${await partner.text()}`)
+    const postback: Request = {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ click_id: 'bench-click', partner: 'bench', token: 'bench-partner-secret', txn_id: 'o-1', revenue: '1.5' }),
+    }
+    const barePostback = await measure({ name: 'bare 200', url: `http://127.0.0.1:${barePort}/postback`, process: bare }, connections, watched, postback)
+    const ingestPostback = await measure({ name: 'ingest', url: `http://127.0.0.1:${ingestPort}/postback`, process: ingest }, connections, watched, postback)
+    for (const [name, m] of [['bare fixed 200', barePostback], ['ingest POST /postback', ingestPostback]] as const) {
+      console.log(`${name.padEnd(22)} ${connections} conns  ${m.reqPerS.toFixed(0)} req/s  p50 ${m.p50} ms  p99 ${m.p99} ms  [${m.codes}]`)
+    }
+    console.log(`ratio ingest/bare: ${(ingestPostback.reqPerS / barePostback.reqPerS).toFixed(2)}`)
+    await writeBenchResult('ingest', [
+      {
+        measure: 'ingest GET /c/:id at saturation, Kafka-acked',
+        value: Math.round(ingestResult.reqPerS),
+        unit: 'req/s',
+        reference: { label: 'durable bare: fastify + same producer', value: Math.round(durableResult.reqPerS) },
+        goal: { atLeast: 0.8, of: 'ratio' },
+        detail: `at ${ingestResult.connections} connections, p99 ${ingestResult.p99} ms; bare 302 ${Math.round(bareResult.reqPerS)} req/s (ratio ${(ingestResult.reqPerS / bareResult.reqPerS).toFixed(2)}, goal ≥ 0.35)`,
+      },
+      {
+        measure: 'ingest CPU per click (µs, its own process)',
+        value: Math.round(ingestResult.cpu['ingest']!),
+        unit: 'µs',
+        reference: { label: "bare 302's CPU per request", value: Math.round(bareResult.cpu['bare 302']!) },
+        goal: { atMost: 2, of: 'ratio' },
+      },
+      {
+        measure: 'ingest POST /postback, Kafka-acked',
+        value: Math.round(ingestPostback.reqPerS),
+        unit: 'req/s',
+        reference: { label: 'bare fastify 200', value: Math.round(barePostback.reqPerS) },
+        goal: { atLeast: 0.5, of: 'ratio' },
+        detail: `p50 ${ingestPostback.p50} ms, p99 ${ingestPostback.p99} ms (bare: ${barePostback.p50} / ${barePostback.p99} ms)`,
+      },
+    ])
 
-  const metrics = await fetch(`http://127.0.0.1:${ingestPort}/metrics`).then((r) => r.text())
-  const batchSum = Number(/^clickjoin_ingest_kafka_batch_messages_sum\S* (\S+)/m.exec(metrics)?.[1] ?? NaN)
-  const batchCount = Number(/^clickjoin_ingest_kafka_batch_messages_count\S* (\S+)/m.exec(metrics)?.[1] ?? NaN)
-  const ackSum = Number(/^clickjoin_ingest_kafka_batch_duration_seconds_sum\{[^}]*ok="true"[^}]*\} (\S+)/m.exec(metrics)?.[1] ?? NaN)
-  console.log(
-    `Kafka batches: ${batchCount}, ${(batchSum / batchCount).toFixed(1)} messages per batch, ` +
-      `${((ackSum / batchCount) * 1000).toFixed(1)} ms from send to broker ack on average`,
-  )
-  const stored = (await readTopic(stack.kafkaBrokers, `${prefix}_clicks`, 120_000)).length
-  console.log(`messages in the clicks topic (ingest's and durable bare's, warm-ups included): ${stored}`)
+    const metrics = await fetch(`http://127.0.0.1:${ingestPort}/metrics`).then((r) => r.text())
+    const batchSum = Number(/^clickjoin_ingest_kafka_batch_messages_sum\S* (\S+)/m.exec(metrics)?.[1] ?? NaN)
+    const batchCount = Number(/^clickjoin_ingest_kafka_batch_messages_count\S* (\S+)/m.exec(metrics)?.[1] ?? NaN)
+    const ackSum = Number(/^clickjoin_ingest_kafka_batch_duration_seconds_sum\{[^}]*ok="true"[^}]*\} (\S+)/m.exec(metrics)?.[1] ?? NaN)
+    console.log(
+      `Kafka batches: ${batchCount}, ${(batchSum / batchCount).toFixed(1)} messages per batch, ` +
+        `${((ackSum / batchCount) * 1000).toFixed(1)} ms from send to broker ack on average`,
+    )
+    const stored = (await readTopic(stack.kafkaBrokers, `${prefix}_clicks`, 120_000)).length
+    console.log(`messages in the clicks topic (ingest's and durable bare's, warm-ups included): ${stored}`)
+  }
 } finally {
   for (const child of children) await child.stop(10_000)
   await stack.stop()

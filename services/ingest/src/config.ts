@@ -54,6 +54,12 @@ export const IngestEnv = z.object({
   INGEST_BODY_LIMIT_BYTES: positiveInt(65_536),
   /** Shed load (503) when the event loop lags more than this; 0 turns the check off. */
   INGEST_MAX_EVENT_LOOP_DELAY_MS: durationMs(1_000),
+  /**
+   * Connections waiting to be accepted (listen(2) backlog; the kernel caps it at
+   * net.core.somaxconn). Node's default, 511, is less than a burst of new visitors: an
+   * overflowing queue drops their SYNs, which the client resends only after 1 s, then 3 s.
+   */
+  INGEST_LISTEN_BACKLOG: positiveInt(4_096),
   /** Behind a load balancer: take the client IP from X-Forwarded-For. */
   INGEST_TRUST_PROXY: bool(false),
   /** Where unknown campaign IDs are sent; unset: 404. */
@@ -91,6 +97,7 @@ export interface IngestConfig extends KafkaSettings, RedisSettings, ClickIdSetti
   bodyLimitBytes: number
   maxEventLoopDelayMs: number
   trustProxy: boolean
+  listenBacklog: number
   unknownCampaignUrl: string | undefined
   journalDir: string
   journalMaxBytes: number
@@ -128,6 +135,7 @@ export function loadIngestConfig(env: Readonly<Record<string, string | undefined
     bodyLimitBytes: e.INGEST_BODY_LIMIT_BYTES,
     maxEventLoopDelayMs: e.INGEST_MAX_EVENT_LOOP_DELAY_MS,
     trustProxy: e.INGEST_TRUST_PROXY,
+    listenBacklog: e.INGEST_LISTEN_BACKLOG,
     unknownCampaignUrl: e.INGEST_UNKNOWN_CAMPAIGN_URL,
     journalDir: e.INGEST_JOURNAL_DIR ?? path.join(e.CLICKJOIN_DATA_DIR ?? '.data', `ingest-journal-${e.PORT}`),
     journalMaxBytes: e.INGEST_JOURNAL_MAX_BYTES,

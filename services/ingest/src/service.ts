@@ -159,7 +159,7 @@ export async function createIngestService(config: IngestConfig, deps: IngestDeps
       id: 'http',
       start: async () => {
         for (const warning of config.warnings) server.log.warn(warning)
-        await server.listen({ port: config.port, host: config.host })
+        await server.listen({ port: config.port, host: config.host, backlog: config.listenBacklog })
       },
       // In-flight requests finish (they wait for their Kafka acknowledgement) before the close resolves.
       stop: () => server.close(),

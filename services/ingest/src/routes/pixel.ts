@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { IngestDeps } from '../app.ts'
 import { InvalidParameterError } from '../domain/conversion-params.ts'
+import { readCookie } from '../domain/cookie.ts'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { PixelQuery, pixelHeadSchema, pixelSchema } from '../schemas/postbacks.ts'
 import { CLICK_COOKIE } from './clicks.ts'
@@ -50,7 +51,7 @@ export async function pixelRoutes(app: FastifyInstance, deps: IngestDeps): Promi
           channel: 'pixel',
           partnerId: '',
           campaignId: campaign.id,
-          clickId: query.click_id || request.cookies[CLICK_COOKIE],
+          clickId: query.click_id || readCookie(request.headers.cookie, CLICK_COOKIE),
           nowMs: Date.now(),
         })
       } catch (err) {
