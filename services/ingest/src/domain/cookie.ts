@@ -1,21 +1,16 @@
+import { parseCookie, stringifySetCookie } from 'cookie'
+
 /**
- * The value of cookie `name` in a `Cookie` request header, as the `cookie` package reads it
- * (the first occurrence wins, surrounding quotes dropped, percent-decoded when valid). Parsed
- * by the one route that reads a cookie instead of by a plugin hook on every request.
+ * The value of cookie `name` in a `Cookie` request header (the `cookie` package's reading:
+ * first occurrence wins, percent-decoded when valid). Read by the one route
+ * that needs a cookie, instead of by a plugin hook on every request.
  */
 export function readCookie(header: string | undefined, name: string): string | undefined {
   if (!header?.includes(name)) return undefined
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=')
-    if (eq === -1 || part.slice(0, eq).trim() !== name) continue
-    let value = part.slice(eq + 1).trim()
-    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1)
-    if (!value.includes('%')) return value
-    try {
-      return decodeURIComponent(value)
-    } catch {
-      return value
-    }
-  }
-  return undefined
+  return parseCookie(header)[name]
+}
+
+/** `<name>=<value>; Max-Age=…; Path=/; HttpOnly; SameSite=Lax`, plus `Secure` on https. */
+export function setCookieHeader(name: string, value: string, maxAgeSeconds: number, secure: boolean): string {
+  return stringifySetCookie({ name, value, maxAge: Math.floor(maxAgeSeconds), path: '/', httpOnly: true, secure, sameSite: 'lax' })
 }

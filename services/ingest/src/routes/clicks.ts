@@ -6,6 +6,7 @@ import { generateClickId } from '@clickjoin/click-id'
 import { FIELD_MAX_LENGTH, type ClickV1 } from '@clickjoin/contracts'
 import type { IngestDeps } from '../app.ts'
 import { anonymizeIp, isIpAddress, normalizeIp } from '../domain/client-ip.ts'
+import { setCookieHeader } from '../domain/cookie.ts'
 import { InvalidParameterError, parseTimestamp } from '../domain/conversion-params.ts'
 import { expandDestination, UnsafeDestinationError, type MacroValues } from '../domain/destination.ts'
 import { authenticatePartner } from '../domain/partner-auth.ts'
@@ -167,7 +168,7 @@ export async function clickRoutes(app: FastifyInstance, deps: IngestDeps): Promi
         passthrough: campaign.passthrough ? passthroughParams(request.url) : [],
         browser: true,
       })
-      reply.header('set-cookie', clickCookie(clickId, campaign.window_seconds, request.protocol === 'https'))
+      reply.header('set-cookie', setCookieHeader(CLICK_COOKIE, clickId, campaign.window_seconds, request.protocol === 'https'))
       return redirect(reply, location, clickId, wantsJson, '')
     } catch (err) {
       if (err instanceof ClickRefused) return sendError(reply, err.status, err.code, err.message)
@@ -261,14 +262,6 @@ function cachedBotCheck(): (userAgent: string) => boolean {
   }
 }
 
-/**
- * `cj_cid=<click ID>; Max-Age=<window>; Path=/; HttpOnly; SameSite=Lax` (plus `Secure` on
- * https), written directly: a click ID is URL-safe, so nothing needs encoding, and no cookie
- * plugin hooks run on every request.
- */
-export function clickCookie(clickId: string, maxAgeSeconds: number, secure: boolean): string {
-  return `${CLICK_COOKIE}=${clickId}; Max-Age=${Math.floor(maxAgeSeconds)}; Path=/; HttpOnly; ${secure ? 'Secure; ' : ''}SameSite=Lax`
-}
 
 /** The request's own parameters other than the reserved ones, in order, repeats kept. */
 function passthroughParams(url: string): Array<readonly [string, string]> {
