@@ -74,6 +74,23 @@ describe('batch writer', () => {
     expect(inserts.map((i) => i.rows)).toEqual([1, 3, 1])
   })
 
+  it('gives each table its own minimum interval when minIntervalMs is a function', async () => {
+    const inserts: string[] = []
+    const writer = writerWith(async (block) => void inserts.push(`${block.table}:${block.rows.length}`), {
+      quietMs: 0,
+      minIntervalMs: (table) => (table === 'clicks' ? 60_000 : 0),
+      maxWaitMs: 60_000,
+    })
+    await Promise.all([writer.write('clicks', range(0, 0, 0), [{}], 10), writer.write('conversions', range(1, 0, 0), [{}], 10)])
+    const clicksLater = writer.write('clicks', range(0, 1, 1), [{}], 10)
+    await writer.write('conversions', range(1, 1, 1), [{}], 10) // no interval: the round goes at once
+    const clicksLatest = writer.write('clicks', range(0, 2, 3), [{}, {}], 10) // joins the waiting clicks round
+    expect(inserts).toEqual(['clicks:1', 'conversions:1', 'conversions:1'])
+    await writer.flush()
+    await Promise.all([clicksLater, clicksLatest])
+    expect(inserts).toEqual(['clicks:1', 'conversions:1', 'conversions:1', 'clicks:3'])
+  })
+
   it('starts a new insert when rows or bytes would pass the limit, never splitting one range', async () => {
     const inserts: number[] = []
     const writer = writerWith(async (block) => void inserts.push(block.rows.length), { maxRows: 3, maxBytes: 100 })

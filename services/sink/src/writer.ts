@@ -36,8 +36,9 @@ export interface BatchWriterOptions {
    * table's previous insert (0: no limit): at a trickle, the rounds that arrive meanwhile join
    * one insert instead of many tiny ones (each a part, a lookup and a merge later: CPU the
    * services beside the sink need). A bigger round — the sink is catching up — goes at once.
+   * A function gives each table its own interval.
    */
-  minIntervalMs?: number
+  minIntervalMs?: number | ((table: string) => number)
   /** Longest pause between retries of a failed insert. */
   retryMaxBackoffMs: number
   insert(block: InsertBlock): Promise<void>
@@ -100,6 +101,8 @@ export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
   let pending = 0
   let failing: string | undefined
   let batching = true
+  const minInterval = options.minIntervalMs ?? 0
+  const minIntervalOf = typeof minInterval === 'number' ? () => minInterval : minInterval
 
   function queueFor(table: string): TableQueue {
     let queue = tables.get(table)
@@ -188,7 +191,7 @@ export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
         } else {
           block.roundEnd ??= setImmediate(() => {
             // The round is in: insert now, or once the table's last insert is far enough back.
-            const waitMs = (options.minIntervalMs ?? 0) - (performance.now() - queue.lastSealedAt)
+            const waitMs = minIntervalOf(table) - (performance.now() - queue.lastSealedAt)
             if (waitMs <= 0 || !batching || block.bytes >= options.maxBytes / 8) void seal(queue)
             else block.quietTimer ??= setTimeout(() => void seal(queue), waitMs)
           })
