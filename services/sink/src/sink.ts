@@ -66,8 +66,9 @@ export interface SinkService extends RunnableService {
  * Composes the sink: migrates the schema, ensures the topics, then consumes clicks,
  * conversions (postbacks) and outcomes into their tables. A partition batch's offsets are
  * committed only after ClickHouse acknowledged every row of it and Kafka every dead letter
- * of it, in order per partition; the consumer fetches on meanwhile (docs/delivery.md). Components in starting order: ClickHouse (migrations), topics, the dead-letter
- * producer, the writer, health HTTP, SQL over HTTP, the consumer last; stopped in reverse.
+ * of it, in order per partition; the consumer fetches on meanwhile (docs/delivery.md).
+ * Components in starting order: ClickHouse (migrations), topics, the dead-letter producer,
+ * the writer, health HTTP, SQL over HTTP, the consumer last; stopped in reverse.
  */
 export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): SinkService {
   const healthApp = deps.healthApp ?? Fastify({ logger: loggerOptions('sink', config.LOG_LEVEL) })
