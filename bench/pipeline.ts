@@ -13,13 +13,14 @@
  *
  * Prints a table and writes bench-results/pipeline.json (gathered by `pnpm bench`).
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import path from 'node:path'
 import { Kafka, logLevel } from 'kafkajs'
 import { Pool } from 'undici'
 import { freePort, startPipeline, startStack } from '@clickjoin/local-stack'
 import { writeBenchResult } from '@clickjoin/local-stack/bench'
+import { coresByThread, cpuSeconds, cpuSecondsByThread } from '../services/sink/bench/proc-cpu.ts'
 
 const clicksPerSecond = Number(process.env['BENCH_CLICKS_PER_S'] ?? 2_000)
 const postbacksPerSecond = Number(process.env['BENCH_POSTBACKS_PER_S'] ?? 200)
@@ -60,17 +61,6 @@ async function consumerLag(brokers: string[], group: string, topics: string[]): 
     return lag
   } finally {
     await admin.disconnect()
-  }
-}
-
-/** CPU seconds a process used so far (utime + stime of /proc/<pid>/stat), NaN where unreadable. */
-async function cpuSeconds(pid: number): Promise<number> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / 100 // USER_HZ
-  } catch {
-    return NaN
   }
 }
 
@@ -180,6 +170,7 @@ try {
   const cpuAtStart = Object.fromEntries(await Promise.all(Object.entries(pids).map(async ([name, pid]) => [name, await cpuSeconds(pid)] as const)))
   const sinkUrl = `http://127.0.0.1:${pipeline.services.find((s) => s.name === 'sink')!.port}`
   const insertsAtStart = await sinkInserts(sinkUrl)
+  const sinkThreadsAtStart = await cpuSecondsByThread(pids['sink']!)
   const started = performance.now()
   let clicksSent = 0
   let postbacksSent = 0
@@ -205,6 +196,8 @@ try {
   const cpuUsed = Object.fromEntries(
     await Promise.all(Object.entries(pids).map(async ([name, pid]) => [name, (await cpuSeconds(pid)) - cpuAtStart[name]!] as const)),
   )
+  const sinkThreadsAtEnd = await cpuSecondsByThread(pids['sink']!)
+  const sinkThreads = coresByThread(sinkThreadsAtStart, sinkThreadsAtEnd, sendSeconds)
   const loadAtEnd = loadavg()
   const insertsAtEnd = await sinkInserts(sinkUrl)
   const sinkInsertsPerS = (insertsAtEnd.inserts - insertsAtStart.inserts) / sendSeconds
@@ -254,6 +247,7 @@ try {
     postbackAnswerMs: ms(postbackAnswerMs),
     cpuCoresUsed: Object.fromEntries(Object.entries(cpuUsed).map(([name, s]) => [name, Number((s / sendSeconds).toFixed(2))])),
     loadAverage: { atStart: loadAtStart[0]!, atEnd: loadAtEnd[0]! },
+    sinkCpuCoresByThread: Object.fromEntries(sinkThreads.map(([name, cores]) => [name, Number(cores.toFixed(3))])),
     sinkInserts: { perSecond: Number(sinkInsertsPerS.toFixed(1)), rowsEach: Math.round(sinkRowsPerInsert) },
     consumerLagAtEnd: lag,
   }
@@ -269,6 +263,7 @@ try {
   console.log(`| postback 200 → row in conversions, p99 | ${result.postbackToConversionMs.p99} ms |`)
   console.log(`| consumer lag at the end (attributor / sink) | ${lag.attributor} / ${lag.sink} messages |`)
   console.log(`| CPU cores used during the load | ${Object.entries(result.cpuCoresUsed).map(([n, c]) => `${n} ${c}`).join(', ')} |`)
+  console.log(`| sink CPU cores by thread (main = Node's JavaScript) | ${sinkThreads.map(([n, c]) => `${n} ${c.toFixed(2)}`).join(', ')} |`)
   console.log(`| sink inserts during the load (all tables) | ${result.sinkInserts.perSecond}/s, ${result.sinkInserts.rowsEach} rows each |`)
   console.log(`| load average (1 min) at start / end of the load | ${loadAtStart[0]!.toFixed(1)} / ${loadAtEnd[0]!.toFixed(1)} |`)
   await writeBenchResult('pipeline', [

@@ -10,6 +10,15 @@ export interface PartitionBatch {
   isActive(): boolean
 }
 
+/**
+ * What a handler returns to have the batch committed later: once `stored` resolves. The consumer
+ * fetches on meanwhile, so decoding the next batches overlaps storing this one.
+ */
+export interface DeferredCommit {
+  /** Resolves when the batch is durable; a rejection restarts the consumer (the batch is redelivered). */
+  stored: Promise<void>
+}
+
 /** Where the consumer reports its crashes and restarts. */
 export interface ConsumerLog {
   info(obj: object, msg?: string): void
@@ -41,6 +50,11 @@ export interface BatchConsumerOptions {
   maxBytes?: number
   /** Long-poll time of an empty fetch; also how long a stop may wait for it. */
   maxWaitTimeMs?: number
+  /**
+   * The broker answers a fetch once this many bytes are there (or maxWaitTimeMs passed); kafkajs
+   * default 1 byte. More makes fewer, larger fetch rounds at a trickle.
+   */
+  minBytes?: number
   /** First pause before a restart after a crash; doubles per consecutive crash up to the max. */
   restartInitialMs?: number
   restartMaxMs?: number
@@ -51,8 +65,15 @@ export interface BatchConsumerOptions {
   /**
    * Processes the whole batch durably, or throws. Offsets are committed only after it
    * resolves, so a crash or an error redelivers the batch: the handler must be idempotent.
+   *
+   * Or it resolves to a DeferredCommit as soon as it has the batch in hand: the fetcher goes on
+   * at once, and the batch's offsets are committed once `stored` resolved, for each partition in
+   * the order its batches came (never past a batch not yet stored). The handler bounds how much
+   * it holds (it resolves later while too much is pending). A deferred commit is dropped when
+   * its partition was revoked meanwhile or this kafkajs consumer was replaced after a crash:
+   * the next owner re-reads from the last commit, so such batches are redelivered.
    */
-  handleBatch(batch: PartitionBatch): Promise<void>
+  handleBatch(batch: PartitionBatch): Promise<void | DeferredCommit>
 }
 
 export interface BatchConsumer {
@@ -62,6 +83,14 @@ export interface BatchConsumer {
   health(): { ok: boolean; detail: string }
   /** Crashes since start (each followed by a restart unless stopped). */
   crashes(): number
+}
+
+/** What createBatchConsumer returns: for handlers that defer their commits (DeferredCommit). */
+export interface CommitDeferringConsumer extends BatchConsumer {
+  /** Deferred commits not done yet (batches handed back but not yet stored, or being committed). */
+  pendingCommits(): number
+  /** Fetches nothing more until the next start (a shutdown, before the last commits). */
+  pauseFetching(): void
 }
 
 type State = 'idle' | 'joining' | 'running' | 'restarting' | 'stopped'
@@ -75,7 +104,7 @@ type State = 'idle' | 'joining' | 'running' | 'restarting' | 'stopped'
  * a backoff (capped exponential, with jitter), with `/readyz` saying "restarting" meanwhile.
  * Committed offsets are the only state carried over, so nothing is skipped.
  */
-export function createBatchConsumer(kafka: Kafka, options: BatchConsumerOptions): BatchConsumer {
+export function createBatchConsumer(kafka: Kafka, options: BatchConsumerOptions): CommitDeferringConsumer {
   const initialMs = options.restartInitialMs ?? 500
   const maxMs = options.restartMaxMs ?? 15_000
   let state: State = 'idle'
@@ -84,6 +113,39 @@ export function createBatchConsumer(kafka: Kafka, options: BatchConsumerOptions)
   let restartTimer: NodeJS.Timeout | undefined
   let consecutiveCrashes = 0
   let crashCount = 0
+  let pendingCommits = 0
+  /** Per `topic/partition`: the end of its chain of commits, each after the previous one. */
+  const commitChains = new Map<string, Promise<void>>()
+  /** The partitions of the current consumer's last assignment, as `topic/partition`. */
+  let assigned = new Set<string>()
+
+  /**
+   * Commits `offset` for its partition after every earlier batch of the partition was committed
+   * (or dropped) and `stored` resolved. Deferred commits are dropped if the partition is no
+   * longer this consumer's; a failed deferred commit is logged and left to the next one of the
+   * partition (commits are cumulative), or to a redelivery.
+   */
+  function commitInOrder(
+    consumer: Consumer,
+    offset: { topic: string; partition: number; offset: string },
+    stored: Promise<void>,
+    deferred: boolean,
+  ): Promise<void> {
+    const key = `${offset.topic}/${offset.partition}`
+    const previous = commitChains.get(key) ?? Promise.resolve()
+    const done = previous.then(() => stored).then(async () => {
+      if (!deferred) return consumer.commitOffsets([offset])
+      if (consumer !== current || !assigned.has(key)) return
+      await consumer.commitOffsets([offset]).catch((error: unknown) => {
+        options.log?.warn({ groupId: options.groupId, partition: key, err: error instanceof Error ? error.message : String(error) }, 'deferred commit failed; the next commit of the partition covers it')
+      })
+    })
+    // A rejected link rejects the links after it: a failure ends in a restart, not in a commit.
+    commitChains.set(key, done)
+    const forget = () => void (commitChains.get(key) === done && commitChains.delete(key))
+    done.then(forget, forget)
+    return done
+  }
 
   async function launch(): Promise<void> {
     const consumer: Consumer = kafka.consumer({
@@ -93,13 +155,15 @@ export function createBatchConsumer(kafka: Kafka, options: BatchConsumerOptions)
       maxBytesPerPartition: options.maxBytesPerPartition ?? 4 * 1024 * 1024,
       ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
       ...(options.maxWaitTimeMs === undefined ? {} : { maxWaitTimeInMs: options.maxWaitTimeMs }),
+      ...(options.minBytes === undefined ? {} : { minBytes: options.minBytes }),
       allowAutoTopicCreation: false,
       // We restart ourselves, after every crash, with a fresh consumer (see above).
       retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 3_000, restartOnFailure: async () => false },
     })
     current = consumer
-    consumer.on(consumer.events.GROUP_JOIN, () => {
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
       if (consumer !== current) return
+      assigned = new Set(Object.entries(e.payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}/${p}`)))
       state = 'running'
       detail = 'member of group'
       if (consecutiveCrashes > 0) options.log?.info({ groupId: options.groupId }, 'consumer rejoined its group after a restart')
@@ -119,7 +183,7 @@ export function createBatchConsumer(kafka: Kafka, options: BatchConsumerOptions)
       partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 1,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         if (batch.messages.length === 0) return
-        await options.handleBatch({
+        const handled = await options.handleBatch({
           topic: batch.topic,
           partition: batch.partition,
           messages: batch.messages,
@@ -128,9 +192,16 @@ export function createBatchConsumer(kafka: Kafka, options: BatchConsumerOptions)
         })
         const last = batch.lastOffset()
         resolveOffset(last)
-        await consumer.commitOffsets([
-          { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() },
-        ])
+        const offset = { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }
+        if (!handled) return commitInOrder(consumer, offset, Promise.resolve(), false)
+        pendingCommits++
+        commitInOrder(consumer, offset, handled.stored, true).then(
+          () => void pendingCommits--,
+          (error: unknown) => {
+            pendingCommits--
+            if (consumer === current && state !== 'stopped') scheduleRestart(error instanceof Error ? error : new Error(String(error)))
+          },
+        )
       },
     })
   }
@@ -147,6 +218,7 @@ export function createBatchConsumer(kafka: Kafka, options: BatchConsumerOptions)
     options.onRestart?.(error, delayMs)
     const crashed = current
     current = undefined
+    assigned = new Set()
     restartTimer = setTimeout(() => {
       void (async () => {
         await crashed?.disconnect().catch(() => undefined)
@@ -180,5 +252,9 @@ export function createBatchConsumer(kafka: Kafka, options: BatchConsumerOptions)
       return { ok: state === 'running', detail: state === 'stopped' ? 'stopped' : detail }
     },
     crashes: () => crashCount,
+    pendingCommits: () => pendingCommits,
+    pauseFetching() {
+      current?.pause(options.topics.map((topic) => ({ topic })))
+    },
   }
 }

@@ -6,6 +6,7 @@ import {
   GROUP_HEARTBEAT_INTERVAL_MS,
   type BatchConsumer,
   type BatchConsumerOptions,
+  type DeferredCommit,
   type PartitionBatch,
 } from './consumer.ts'
 import { createLagProbe } from './lag.ts'
@@ -51,16 +52,20 @@ export interface EventConsumerOptions<I extends EventInput> extends Omit<BatchCo
   /**
    * Handles the decoded events of one partition batch durably, or throws (the batch is then
    * redelivered, so it must be idempotent). Offsets are committed once it resolved and every
-   * dead letter of the batch was acknowledged by Kafka.
+   * dead letter of the batch was acknowledged by Kafka. Or it resolves to a DeferredCommit once it
+   * has the events in hand: the offsets are then committed once `stored` resolved and the dead
+   * letters were acknowledged, in order per partition (BatchConsumerOptions.handleBatch).
    */
-  handleEvents(batch: EventBatch<I>): Promise<void>
+  handleEvents(batch: EventBatch<I>): Promise<void | DeferredCommit>
 }
 
 export interface EventConsumer extends BatchConsumer {
   /** Decodes, dead-letters and hands one partition batch to the handler (what the consumer calls; replay tests). */
-  handleBatch(batch: PartitionBatch): Promise<void>
-  /** Partition batches being handled right now. */
+  handleBatch(batch: PartitionBatch): Promise<void | DeferredCommit>
+  /** Partition batches being handled right now or waiting for their deferred commit. */
   batchesInFlight(): number
+  /** Fetches nothing more (a shutdown, before the last commits). */
+  pauseFetching(): void
   /** Messages after the group's committed offsets, per topic. */
   consumerLag(): Promise<Map<string, number>>
 }
@@ -77,7 +82,7 @@ export function createEventConsumer<I extends EventInput>(kafka: Kafka, options:
   const metrics = options.metrics && createEventConsumerMetrics(options.metrics.registry, options.metrics.metricPrefix, lagProbe)
   let inFlight = 0
 
-  async function handleBatch(batch: PartitionBatch): Promise<void> {
+  async function handleBatch(batch: PartitionBatch): Promise<void | DeferredCommit> {
     const input = inputByTopic.get(batch.topic)
     if (!input || batch.messages.length === 0) return
     inFlight++
@@ -108,7 +113,7 @@ export function createEventConsumer<I extends EventInput>(kafka: Kafka, options:
     // Keep the membership alive while the handler waits on a slow store (the session is 10 s).
     const heartbeats = setInterval(() => void batch.heartbeat().catch(() => undefined), GROUP_HEARTBEAT_INTERVAL_MS)
     try {
-      await options.handleEvents({
+      const handled = await options.handleEvents({
         input,
         topic: batch.topic,
         partition: batch.partition,
@@ -117,6 +122,7 @@ export function createEventConsumer<I extends EventInput>(kafka: Kafka, options:
         heartbeat: batch.heartbeat,
         isActive: batch.isActive,
       })
+      if (handled) return { stored: Promise.all([handled.stored, ...deadLetters]).then(() => undefined) }
       await Promise.all(deadLetters)
     } finally {
       clearInterval(heartbeats)
@@ -142,7 +148,8 @@ export function createEventConsumer<I extends EventInput>(kafka: Kafka, options:
       await lagProbe.close().catch(() => undefined)
     },
     handleBatch,
-    batchesInFlight: () => inFlight,
+    batchesInFlight: () => inFlight + consumer.pendingCommits(),
+    pauseFetching: () => consumer.pauseFetching(),
     consumerLag: () => lagProbe.consumerLag(),
   }
 }

@@ -15,7 +15,9 @@ export {
   GROUP_SESSION_TIMEOUT_MS,
   type BatchConsumer,
   type BatchConsumerOptions,
+  type CommitDeferringConsumer,
   type ConsumerLog,
+  type DeferredCommit,
   type PartitionBatch,
 } from './consumer.ts'
 export {

@@ -14,6 +14,8 @@ describe('sink configuration', () => {
       CLICKHOUSE_HTTP_PORT: 8123,
       SINK_BATCH_MAX_ROWS: 50_000,
       SINK_BATCH_MAX_WAIT: 1_000,
+      SINK_BATCH_MIN_INTERVAL: 250,
+      SINK_BATCH_MIN_INTERVAL_RAW: 1_000,
       CLICKS_TTL_DAYS: 0,
     })
     expect(config.CLICKHOUSE_URL).toBeUndefined()

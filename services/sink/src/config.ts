@@ -65,8 +65,25 @@ export const SinkEnv = z.object({
    * event loop turns (kafkajs hands its batches over together), so no fixed wait before an insert.
    */
   SINK_BATCH_QUIET: durationMs('0'),
-  /** A table's inserts at least this far apart: at a trickle, rounds join (under load, no wait). */
+  /**
+   * A table's inserts at least this far apart: at a trickle, rounds join (under load, no wait).
+   * Every insert is a new part (files, merges later): at a trickle its cost is the sink's CPU.
+   * This one holds `conversions`, whose rows a postback waits for (postback → row ≤ 2 s)…
+   */
   SINK_BATCH_MIN_INTERVAL: durationMs('250ms'),
+  /** …this one the raw event tables `clicks` and `postbacks`, which nothing waits for by the second. */
+  SINK_BATCH_MIN_INTERVAL_RAW: durationMs('1s'),
+  /**
+   * Rows handed to the writer and not yet acknowledged by ClickHouse beyond which the consumer
+   * waits for the insert before fetching on (memory bound; back-pressure while ClickHouse is down).
+   */
+  SINK_MAX_PENDING_ROWS: positiveInt(100_000),
+  /**
+   * A fetch is answered once this many bytes are there or SINK_FETCH_MAX_WAIT passed: at a
+   * trickle, a few larger fetch rounds per second instead of one per message.
+   */
+  SINK_FETCH_MIN_BYTES: positiveInt(256 * 1024),
+  SINK_FETCH_MAX_WAIT: durationMs('100ms'),
   /** Largest Kafka fetch per partition; large fetches make large inserts. */
   SINK_FETCH_MAX_BYTES_PER_PARTITION: positiveInt(8 * 1024 * 1024),
   /** A member that stops heartbeating (crashed) leaves the group after this; ≥ 6s (broker minimum). See docs/kafka.md. */

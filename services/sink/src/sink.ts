@@ -7,6 +7,7 @@ import {
   createEventConsumer,
   createKafka,
   pipelineTopicsComponent,
+  type DeferredCommit,
   type EventBatch,
   type Kafka,
   type KafkaMessage,
@@ -30,6 +31,9 @@ import { deadLetterRow, topicTables, UnstorableEventError, type TopicTable } fro
 import { createSqlHttpServer } from './sql-http.ts'
 import { createBatchWriter, type BatchWriter } from './writer.ts'
 
+/** The tables of events as received (reports read them by the minute); `conversions` is what a postback waits for. */
+const rawEventTables: ReadonlySet<string> = new Set(['clicks', 'postbacks'])
+
 /** What a caller may supply instead of what the sink builds from its configuration (tests). */
 export interface SinkDeps {
   /** JSON logs to stdout when omitted. */
@@ -52,7 +56,7 @@ export interface SinkService extends RunnableService {
   /** Where SQL over HTTP listens (CLICKHOUSE_HTTP_HOST), embedded mode only; after start. */
   readonly sqlAddress: AddressInfo | undefined
   writer: BatchWriter
-  /** Stores one partition batch: what the consumer calls; exposed for replay tests. */
+  /** Stores one partition batch as the consumer does, resolving once stored; exposed for replay tests. */
   storePartitionBatch(batch: PartitionBatch): Promise<void>
   /** In starting order; stopped in reverse. */
   components: readonly Component[]
@@ -62,8 +66,9 @@ export interface SinkService extends RunnableService {
  * Composes the sink: migrates the schema, ensures the topics, then consumes clicks,
  * conversions (postbacks) and outcomes into their tables. A partition batch's offsets are
  * committed only after ClickHouse acknowledged every row of it and Kafka every dead letter
- * of it. Components in starting order: ClickHouse (migrations), topics, the dead-letter
- * producer, the writer, health HTTP, SQL over HTTP, the consumer last; stopped in reverse.
+ * of it, in order per partition; the consumer fetches on meanwhile (docs/delivery.md).
+ * Components in starting order: ClickHouse (migrations), topics, the dead-letter producer,
+ * the writer, health HTTP, SQL over HTTP, the consumer last; stopped in reverse.
  */
 export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): SinkService {
   const healthApp = deps.healthApp ?? Fastify({ logger: loggerOptions('sink', config.LOG_LEVEL) })
@@ -91,7 +96,7 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
     maxBytes: config.SINK_BATCH_MAX_BYTES,
     maxWaitMs: config.SINK_BATCH_MAX_WAIT,
     quietMs: config.SINK_BATCH_QUIET,
-    minIntervalMs: config.SINK_BATCH_MIN_INTERVAL,
+    minIntervalMs: (table) => (rawEventTables.has(table) ? config.SINK_BATCH_MIN_INTERVAL_RAW : config.SINK_BATCH_MIN_INTERVAL),
     retryMaxBackoffMs: config.SINK_RETRY_MAX_BACKOFF,
     insert: async (block) => {
       // Clicks already stored are left out, so the report counts each click once (click-dedup.ts).
@@ -138,7 +143,13 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
   /** The message each pending row came from, for a dead letter if ClickHouse refuses the row. */
   const originOfRow = new WeakMap<object, { topic: string; partition: number; message: KafkaMessage }>()
 
-  async function storeEvents(batch: EventBatch<TopicTable>): Promise<void> {
+  /**
+   * Hands the batch's rows to the writer and returns at once (the consumer fetches and decodes
+   * the next batches while ClickHouse inserts), its offsets committed once its insert was
+   * acknowledged. While more than SINK_MAX_PENDING_ROWS rows wait for ClickHouse, a batch is
+   * handed back only once stored: that bounds memory, and stops fetching while ClickHouse is down.
+   */
+  async function storeEvents(batch: EventBatch<TopicTable>): Promise<DeferredCommit | undefined> {
     const rows: object[] = []
     let bytes = 0
     for (const { message, value } of batch.events) {
@@ -152,15 +163,17 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
         batch.deadLetter(message, error.message)
       }
     }
-    if (rows.length === 0) return
+    if (rows.length === 0) return undefined
     const first = batch.events[0]!.message
     const last = batch.events[batch.events.length - 1]!.message
-    await writer.write(
+    const stored = writer.write(
       batch.input.table,
       { topic: batch.topic, partition: batch.partition, firstOffset: first.offset, lastOffset: last.offset },
       rows,
       bytes,
     )
+    if (writer.pendingRows() > config.SINK_MAX_PENDING_ROWS) await stored
+    return { stored }
   }
 
   const consumer = createEventConsumer(kafka, {
@@ -173,6 +186,8 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
     // Every partition of every input at once, so one fetch round becomes one insert per table.
     partitionsConsumedConcurrently: inputs.length * config.KAFKA_TOPIC_PARTITIONS,
     maxBytesPerPartition: config.SINK_FETCH_MAX_BYTES_PER_PARTITION,
+    minBytes: config.SINK_FETCH_MIN_BYTES,
+    maxWaitTimeMs: config.SINK_FETCH_MAX_WAIT,
     sessionTimeoutMs: config.SINK_SESSION_TIMEOUT,
     log,
     handleEvents: storeEvents,
@@ -236,11 +251,12 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
         await consumer.start()
         log.info({ database, topics: inputs.map((i) => i.topic), port, sqlPort }, 'sink running')
       },
-      // kafkajs skips commits once the consumer is stopping, so the batches in hand are
-      // stored (at once, not on the timers) and committed while it still runs. Batches caught
-      // by the stop itself are stored but replayed on the next start, which the insert token
-      // makes a no-op.
+      // kafkajs skips commits once the consumer is stopping, so it stops fetching, and the
+      // batches in hand are stored (at once, not on the timers) and committed while it still
+      // runs. Batches caught by the stop itself are stored but replayed on the next start,
+      // which the insert token makes a no-op.
       async stop() {
+        consumer.pauseFetching()
         writer.stopBatching()
         const deadline = Date.now() + 5_000
         do {
@@ -269,7 +285,10 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
       return typeof address === 'object' && address !== null ? address : undefined
     },
     writer,
-    storePartitionBatch: (batch) => consumer.handleBatch(batch),
+    async storePartitionBatch(batch) {
+      const handled = await consumer.handleBatch(batch)
+      await handled?.stored
+    },
     components,
     start: () => lifecycle.start(),
     stop: () => lifecycle.stop(),

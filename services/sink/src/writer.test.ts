@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createBatchWriter, deduplicationTokenFor, type BatchWriterOptions, type InsertBlock } from './writer.ts'
+import { waitFor } from '@clickjoin/local-stack/testing'
 
 const range = (partition: number, first: number, last: number) => ({
   topic: 'clicks',
@@ -72,6 +73,51 @@ describe('batch writer', () => {
     await writer.write('clicks', range(0, 4, 4), [{}], 125_000)
     expect(performance.now() - before).toBeLessThan(150)
     expect(inserts.map((i) => i.rows)).toEqual([1, 3, 1])
+  })
+
+  it('joins the rounds that arrive while an insert of the table runs into one insert after it', async () => {
+    const inserts: number[] = []
+    const releases: (() => void)[] = []
+    const writer = writerWith(
+      (block) => {
+        inserts.push(block.rows.length)
+        return new Promise<void>((resolve) => releases.push(resolve))
+      },
+      { quietMs: 0, maxWaitMs: 60_000 },
+    )
+    const turn = () => new Promise((resolve) => setImmediate(resolve))
+    const first = writer.write('clicks', range(0, 0, 0), [{}], 10)
+    await turn()
+    expect(inserts).toEqual([1]) // the first round goes at once
+    const second = writer.write('clicks', range(0, 1, 1), [{}], 10)
+    await turn()
+    const third = writer.write('clicks', range(0, 2, 3), [{}, {}], 10)
+    await turn()
+    expect(inserts).toEqual([1]) // two later rounds wait for the running insert
+    releases[0]!()
+    await first
+    await waitFor(() => inserts.length, (n) => n === 2, 1_000, 'the joined insert')
+    expect(inserts).toEqual([1, 3])
+    releases[1]!()
+    await Promise.all([second, third])
+    expect(writer.pendingRows()).toBe(0)
+  })
+
+  it('gives each table its own minimum interval when minIntervalMs is a function', async () => {
+    const inserts: string[] = []
+    const writer = writerWith(async (block) => void inserts.push(`${block.table}:${block.rows.length}`), {
+      quietMs: 0,
+      minIntervalMs: (table) => (table === 'clicks' ? 60_000 : 0),
+      maxWaitMs: 60_000,
+    })
+    await Promise.all([writer.write('clicks', range(0, 0, 0), [{}], 10), writer.write('conversions', range(1, 0, 0), [{}], 10)])
+    const clicksLater = writer.write('clicks', range(0, 1, 1), [{}], 10)
+    await writer.write('conversions', range(1, 1, 1), [{}], 10) // no interval: the round goes at once
+    const clicksLatest = writer.write('clicks', range(0, 2, 3), [{}, {}], 10) // joins the waiting clicks round
+    expect(inserts).toEqual(['clicks:1', 'conversions:1', 'conversions:1'])
+    await writer.flush()
+    await Promise.all([clicksLater, clicksLatest])
+    expect(inserts).toEqual(['clicks:1', 'conversions:1', 'conversions:1', 'clicks:3'])
   })
 
   it('starts a new insert when rows or bytes would pass the limit, never splitting one range', async () => {

@@ -36,8 +36,9 @@ export interface BatchWriterOptions {
    * table's previous insert (0: no limit): at a trickle, the rounds that arrive meanwhile join
    * one insert instead of many tiny ones (each a part, a lookup and a merge later: CPU the
    * services beside the sink need). A bigger round — the sink is catching up — goes at once.
+   * A function gives each table its own interval.
    */
-  minIntervalMs?: number
+  minIntervalMs?: number | ((table: string) => number)
   /** Longest pause between retries of a failed insert. */
   retryMaxBackoffMs: number
   insert(block: InsertBlock): Promise<void>
@@ -72,12 +73,16 @@ interface OpenBlock {
   quietTimer: NodeJS.Timeout | undefined
   /** With no quiet wait: the end of the fetch round (the event loop's next turn). */
   roundEnd: NodeJS.Immediate | undefined
+  /** The round ended while an insert of the table was running: decide once it is acknowledged. */
+  roundEnded: boolean
 }
 
 interface TableQueue {
   open: OpenBlock | undefined
   /** performance.now() when this table's last insert was sealed. */
   lastSealedAt: number
+  /** Sealed blocks of this table not yet acknowledged. */
+  inserting: number
   /** The insert chain of this table: one insert at a time, in order. */
   tail: Promise<void>
 }
@@ -100,10 +105,12 @@ export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
   let pending = 0
   let failing: string | undefined
   let batching = true
+  const minInterval = options.minIntervalMs ?? 0
+  const minIntervalOf = typeof minInterval === 'number' ? () => minInterval : minInterval
 
   function queueFor(table: string): TableQueue {
     let queue = tables.get(table)
-    if (!queue) tables.set(table, (queue = { open: undefined, lastSealedAt: -Infinity, tail: Promise.resolve() }))
+    if (!queue) tables.set(table, (queue = { open: undefined, lastSealedAt: -Infinity, inserting: 0, tail: Promise.resolve() }))
     return queue
   }
 
@@ -146,12 +153,32 @@ export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
       ranges: block.ranges,
       deduplicationToken: deduplicationTokenFor(block.table, block.ranges),
     }
+    queue.inserting++
     queue.tail = queue.tail.then(async () => {
       await insertUntilStored(insertBlock)
       pending -= insertBlock.rows.length
+      queue.inserting--
       for (const waiter of block.waiters) waiter.resolve()
+      const next = queue.open
+      if (queue.inserting === 0 && next?.roundEnded) endOfRound(queue, next)
     })
     return queue.tail
+  }
+
+  /**
+   * A fetch round is in. While an insert of the table is running, the rounds arriving meanwhile
+   * join one block that goes when it is acknowledged (under load: fewer, larger inserts, none
+   * waiting in line). Otherwise insert now, or once the table's last insert is far enough back.
+   */
+  function endOfRound(queue: TableQueue, block: OpenBlock): void {
+    block.roundEnd = undefined
+    if (batching && queue.inserting > 0) {
+      block.roundEnded = true
+      return
+    }
+    const waitMs = minIntervalOf(block.table) - (performance.now() - queue.lastSealedAt)
+    if (waitMs <= 0 || !batching || block.bytes >= options.maxBytes / 8) void seal(queue)
+    else block.quietTimer ??= setTimeout(() => void seal(queue), waitMs)
   }
 
   return {
@@ -172,6 +199,7 @@ export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
         maxWaitTimer: undefined,
         quietTimer: undefined,
         roundEnd: undefined,
+        roundEnded: false,
       })
       for (const row of rows) block.rows.push(row)
       block.bytes += bytes
@@ -186,12 +214,7 @@ export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
           clearQuiet(block)
           block.quietTimer = setTimeout(() => void seal(queue), options.quietMs)
         } else {
-          block.roundEnd ??= setImmediate(() => {
-            // The round is in: insert now, or once the table's last insert is far enough back.
-            const waitMs = (options.minIntervalMs ?? 0) - (performance.now() - queue.lastSealedAt)
-            if (waitMs <= 0 || !batching || block.bytes >= options.maxBytes / 8) void seal(queue)
-            else block.quietTimer ??= setTimeout(() => void seal(queue), waitMs)
-          })
+          if (!block.roundEnded) block.roundEnd ??= setImmediate(() => endOfRound(queue, block))
         }
       }
       return stored
