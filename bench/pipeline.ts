@@ -19,8 +19,7 @@ import path from 'node:path'
 import { Kafka, logLevel } from 'kafkajs'
 import { Pool } from 'undici'
 import { freePort, startPipeline, startStack } from '@clickjoin/local-stack'
-import { writeBenchResult } from '@clickjoin/local-stack/bench'
-import { coresByThread, cpuSeconds, cpuSecondsByThread } from '../services/sink/bench/proc-cpu.ts'
+import { coresByThread, cpuSeconds, cpuSecondsByThread, writeBenchResult } from '@clickjoin/local-stack/bench'
 
 const clicksPerSecond = Number(process.env['BENCH_CLICKS_PER_S'] ?? 2_000)
 const postbacksPerSecond = Number(process.env['BENCH_POSTBACKS_PER_S'] ?? 200)

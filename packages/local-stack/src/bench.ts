@@ -2,6 +2,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { repoRoot } from './paths.ts'
 
+export { coresByThread, cpuSeconds, cpuSecondsByThread } from './proc-cpu.ts'
+
 /** One figure of a benchmark, next to its reference measured in the same run. */
 export interface BenchFigure {
   measure: string
@@ -28,4 +30,11 @@ export async function readBenchResult(name: string): Promise<{ name: string; at:
   } catch {
     return undefined
   }
+}
+
+/** The median of some figures and their range, e.g. "0.52 (0.41–0.63)". */
+export function medianWithRange(values: readonly number[], format: (n: number) => string = (n) => n.toFixed(2)): { median: number; text: string } {
+  const sorted = [...values].sort((a, b) => a - b)
+  const median = sorted.length === 0 ? NaN : sorted[Math.floor((sorted.length - 1) / 2)]!
+  return { median, text: `${format(median)} (${format(sorted[0] ?? NaN)}–${format(sorted[sorted.length - 1] ?? NaN)})` }
 }

@@ -15,29 +15,43 @@
  *    postback record, the conversion hash with its outcome JSON, an outbox entry), one
  *    pipeline per batch.
  *
+ * Each round (BENCH_RUNS, default 3) runs all four in a fresh world (topics, key prefix, sink
+ * database), so every ratio is of two figures measured a minute apart at most; the median of the
+ * rounds is printed with min–max, next to the CPU µs per event of each process (this one, which
+ * also runs the in-process sink, redis-server and the broker): the steadier figure on a shared box.
+ * Before each measured phase the sink has stored what was produced, so it does not compete;
+ * while conversions are decided it does store their outcomes (the `conversions` table), as in
+ * production.
+ *
+ * BENCH_CPU_PROFILE_DIR=<dir>: a V8 CPU profile of this process while the first round's
+ * conversions are decided (summarise it with services/ingest/bench/profile-summary.ts).
+ *
  * Uses KAFKA_BROKERS / REDIS_URL when set, else starts a local Kafka and Redis. The attributor
  * runs with its sink (the cold tier) as in production. BENCH_CONVERSIONS (default 50000) sets N.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { Session } from 'node:inspector/promises'
+import { loadavg, tmpdir } from 'node:os'
 import path from 'node:path'
 import { Redis, type ChainableCommander } from 'ioredis'
 import type { Registry } from 'prom-client'
 import { createKafka, type KafkaMessage } from '@clickjoin/kafka'
 import { startStack } from '@clickjoin/local-stack'
-import { writeBenchResult } from '@clickjoin/local-stack/bench'
+import { cpuSeconds, medianWithRange, writeBenchResult } from '@clickjoin/local-stack/bench'
 import { uniqueName, waitFor } from '@clickjoin/local-stack/testing'
+import { createColdTierClient } from '../src/cold-tier.ts'
 import { clicksInRedis, createEventWriter, createWorld, makeClick, makePostback, putCampaigns, startAttributor, type TestWorld } from '../test/harness.ts'
 import { outcomeCount, workloadCampaign } from '../test/workload.ts'
 
 const N = Number(process.env['BENCH_CONVERSIONS'] ?? 50_000)
+const RUNS = Number(process.env['BENCH_RUNS'] ?? 3)
 const CHUNK = 5_000
 
 const dataDir = await mkdtemp(path.join(tmpdir(), 'attributor-bench-'))
 const stack = await startStack({ dataDir, kafkaPort: 0, redisPort: 0, preferContainers: false, log: () => undefined })
 Object.assign(process.env, stack.env)
 
-/** Reads `topic` start to end with a bare eachBatch loop, writing one pipeline per batch. */
+/** Reads `topic` start to end with a bare eachBatch loop, writing one pipeline per batch; events/s. */
 async function durableLimit(world: TestWorld, topic: string, writeBatch: (pipeline: ChainableCommander, messages: KafkaMessage[]) => void): Promise<number> {
   const kafka = createKafka({ brokers: world.brokers, clientId: 'bench-bare', log: () => undefined })
   const consumer = kafka.consumer({ groupId: uniqueName('bench-bare'), maxBytesPerPartition: 4 * 1024 * 1024 })
@@ -70,93 +84,199 @@ async function counter(running: { registry: Registry }, name: string): Promise<n
   return (await metric.get()).values.reduce((n, v) => n + v.value, 0)
 }
 
-let worldToStop: TestWorld | undefined
-try {
+/** The commands Redis spent most time in, from `INFO commandstats`: "evalsha 3.1 s (12 calls, 258 ms each)". */
+function busiestCommands(info: string, top = 5): string {
+  const stats = [...info.matchAll(/^cmdstat_(\w+):calls=(\d+),usec=(\d+)/gm)].map(([, name, calls, usec]) => ({ name: name!, calls: Number(calls), usec: Number(usec) }))
+  return stats
+    .sort((a, b) => b.usec - a.usec)
+    .slice(0, top)
+    .map((c) => `${c.name} ${(c.usec / 1e6).toFixed(2)} s (${c.calls} calls, ${(c.usec / c.calls / 1000).toFixed(2)} ms each)`)
+    .join(', ')
+}
+
+const redisInfo = new Redis(stack.redisUrl)
+const processes: Record<string, number> = {
+  'this process (attributor + sink)': process.pid,
+  'redis-server': Number(/process_id:(\d+)/.exec(await redisInfo.info('server'))?.[1] ?? NaN),
+  ...(stack.sources.kafka === 'local-process' ? { broker: stack.pids[0]! } : {}),
+}
+
+/** Runs `work`, which handles `events`; returns its rate and the CPU µs per event of each process. */
+async function measured(events: number, work: () => Promise<number>): Promise<{ rate: number; cpuUs: Record<string, number> }> {
+  const before = await Promise.all(Object.values(processes).map(cpuSeconds))
+  const rate = await work()
+  const after = await Promise.all(Object.values(processes).map(cpuSeconds))
+  return { rate, cpuUs: Object.fromEntries(Object.keys(processes).map((name, i) => [name, ((after[i]! - before[i]!) * 1e6) / events])) }
+}
+
+/** Runs `work` under the V8 profiler when BENCH_CPU_PROFILE_DIR is set, writing `<name>.cpuprofile` there. */
+async function profiled<T>(name: string, work: () => Promise<T>): Promise<T> {
+  const dir = process.env['BENCH_CPU_PROFILE_DIR']
+  if (!dir) return work()
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.start')
+  try {
+    return await work()
+  } finally {
+    const { profile } = await session.post('Profiler.stop')
+    await mkdir(dir, { recursive: true })
+    await writeFile(path.join(dir, `${name}.cpuprofile`), JSON.stringify(profile))
+    session.disconnect()
+    console.log(`  CPU profile: ${path.join(dir, `${name}.cpuprofile`)}`)
+  }
+}
+
+/** Until the world's sink has stored `count` rows in `table` (so it does not compete with the next phase). */
+async function sinkCaughtUp(world: TestWorld, table: string, count: number): Promise<void> {
+  const client = createColdTierClient(world.clickhouseUrl)
+  try {
+    const stored = async () => {
+      const rs = await client.query({ query: `SELECT count() AS n FROM ${world.database}.${table}`, format: 'JSONEachRow' })
+      return Number((await rs.json<{ n: string }>())[0]?.n ?? 0)
+    }
+    await waitFor(stored, (n) => n >= count, 300_000, `the sink to store ${count} rows in ${table}`)
+  } finally {
+    await client.close()
+  }
+}
+
+interface Round {
+  clicks: { rate: number; cpuUs: Record<string, number> }
+  clickLimit: { rate: number; cpuUs: Record<string, number> }
+  conversions: { rate: number; cpuUs: Record<string, number> }
+  conversionLimit: { rate: number; cpuUs: Record<string, number> }
+  redisTime: string[]
+  clickhouseTime: string[]
+  redisBusy: string
+}
+
+async function round(index: number): Promise<Round> {
   const world = await createWorld('bench') // with its sink: the cold tier the attributor reads
-  worldToStop = world
-  await putCampaigns(world, { load: workloadCampaign })
   const writer = await createEventWriter(world)
   const redis = new Redis(world.redis.url!)
-  const now = Date.now()
-  const clicks = Array.from({ length: N }, (_, i) =>
-    makeClick('load', workloadCampaign, now - 60_000, { publisher_id: `pub-${i % 100}`, sub1: i % 3 === 0 ? `s${i % 997}` : '' }),
-  )
-  console.log(`attributor throughput bench: ${N} clicks and conversions, ${stack.sources.kafka} Kafka, ${stack.sources.redis} Redis`)
-  for (let i = 0; i < N; i += CHUNK) await writer.clicks(clicks.slice(i, i + CHUNK))
+  try {
+    await putCampaigns(world, { load: workloadCampaign })
+    const now = Date.now()
+    const clicks = Array.from({ length: N }, (_, i) =>
+      makeClick('load', workloadCampaign, now - 60_000, { publisher_id: `pub-${i % 100}`, sub1: i % 3 === 0 ? `s${i % 997}` : '' }),
+    )
+    for (let i = 0; i < N; i += CHUNK) await writer.clicks(clicks.slice(i, i + CHUNK))
+    await sinkCaughtUp(world, 'clicks', N)
 
-  // 1. Clicks stored.
-  const clickLimit = await durableLimit(world, world.topics.clicks, (pipeline, messages) => {
-    for (const m of messages) pipeline.hset(`bench-bare:h${m.offset.slice(-3)}`, m.key!.subarray(0, 9), m.value!.subarray(0, 18))
-  })
-  let attributor = await startAttributor(world)
-  let running = attributor
-  await waitFor(() => running.attributor.health().ok, (ok) => ok, 60_000, 'the attributor to join its group')
-  let joinedAt = performance.now()
-  // The clock stops when the attributor's own counter says N clicks are stored (an in-process
-  // read: polling 50,000 keys in Redis would compete with what is measured); then every click
-  // is checked in Redis, outside the clock.
-  await waitFor(() => counter(running, 'clickjoin_attributor_clicks_recorded_total'), (n) => n >= N, 300_000, 'clicks recorded')
-  const clickRate = N / ((performance.now() - joinedAt) / 1000)
-  await waitFor(() => clicksInRedis(redis, world, clicks.map((c) => c.click_id)), (n) => n === N, 60_000, 'every click in Redis')
-  await attributor.stop()
+    // 1. Clicks stored.
+    const clickLimit = await measured(N, () =>
+      durableLimit(world, world.topics.clicks, (pipeline, messages) => {
+        for (const m of messages) pipeline.hset(`bench-bare:h${m.offset.slice(-3)}`, m.key!.subarray(0, 9), m.value!.subarray(0, 18))
+      }),
+    )
+    let attributor = await startAttributor(world)
+    const clickPhase = await measured(N, async () => {
+      await waitFor(() => attributor.attributor.health().ok, (ok) => ok, 60_000, 'the attributor to join its group')
+      const joinedAt = performance.now()
+      // The clock stops when the attributor's own counter says N clicks are stored (an in-process
+      // read: polling 50,000 keys in Redis would compete with what is measured).
+      await waitFor(() => counter(attributor, 'clickjoin_attributor_clicks_recorded_total'), (n) => n >= N, 300_000, 'clicks recorded')
+      return N / ((performance.now() - joinedAt) / 1000)
+    })
+    await waitFor(() => clicksInRedis(redis, world, clicks.map((c) => c.click_id)), (n) => n === N, 60_000, 'every click in Redis')
+    await attributor.stop()
 
-  // 2. Conversions decided.
-  for (let i = 0; i < N; i += CHUNK) {
-    await writer.postbacks(clicks.slice(i, i + CHUNK).map((c, j) => makePostback(c.click_id, c.ts + 60_000, { txn_id: `T-${i + j}` })))
-  }
-  const outcomeJson = 'x'.repeat(620)
-  const conversionLimit = await durableLimit(world, world.topics.conversions, (pipeline, messages) => {
-    for (const m of messages) {
-      pipeline.set(`bench-bare:b:${m.offset}:${m.key}`, `t:acme:${m.key}\x1f1`, 'EX', 176_400)
-      pipeline.hset(`bench-bare:v:${m.offset}:${m.key}`, 'n', '1', 'o1', outcomeJson)
-      pipeline.xadd('bench-bare:ob', '*', 'k', m.key!, 'v', outcomeJson)
+    // 2. Conversions decided.
+    for (let i = 0; i < N; i += CHUNK) {
+      await writer.postbacks(clicks.slice(i, i + CHUNK).map((c, j) => makePostback(c.click_id, c.ts + 60_000, { txn_id: `T-${i + j}` })))
     }
-  })
-  attributor = await startAttributor(world)
-  running = attributor
-  await waitFor(() => running.attributor.health().ok, (ok) => ok, 60_000, 'the attributor to join its group')
-  joinedAt = performance.now()
-  // Until the attributor's producer has N outcomes acknowledged by Kafka (its own counter, read
-  // in process); then the outcomes topic is checked to hold them, outside the clock.
-  await waitFor(() => counter(running, 'clickjoin_attributor_outcomes_published_total'), (n) => n >= N, 300_000, 'every conversion decided')
-  const conversionRate = N / ((performance.now() - joinedAt) / 1000)
-  await waitFor(() => outcomeCount(world), (n) => n >= N, 60_000, 'every outcome in the topic')
-  const seconds = async (name: string) =>
-    (await running.registry.getSingleMetric(name)!.get()).values
-      .filter((v) => (v as { metricName?: string }).metricName === `${name}_sum`)
-      .map((v) => `${String(v.labels['op'])} ${v.value.toFixed(2)} s`)
-  const redisTime = await seconds('clickjoin_attributor_redis_seconds')
-  const clickhouseTime = await seconds('clickjoin_attributor_clickhouse_seconds')
-  await attributor.stop()
-  redis.disconnect()
-  await writer.stop()
+    await sinkCaughtUp(world, 'postbacks', N)
+    const outcomeJson = 'x'.repeat(620)
+    const conversionLimit = await measured(N, () =>
+      durableLimit(world, world.topics.conversions, (pipeline, messages) => {
+        for (const m of messages) {
+          pipeline.set(`bench-bare:b:${m.offset}:${m.key}`, `t:acme:${m.key}\x1f1`, 'EX', 176_400)
+          pipeline.hset(`bench-bare:v:${m.offset}:${m.key}`, 'n', '1', 'o1', outcomeJson)
+          pipeline.xadd('bench-bare:ob', '*', 'k', m.key!, 'v', outcomeJson)
+        }
+      }),
+    )
+    await redis.config('RESETSTAT')
+    attributor = await startAttributor(world)
+    const conversionPhase = await measured(N, async () => {
+      await waitFor(() => attributor.attributor.health().ok, (ok) => ok, 60_000, 'the attributor to join its group')
+      const joinedAt = performance.now()
+      // Until the attributor's producer has N outcomes acknowledged by Kafka (its own counter).
+      const decided = () => waitFor(() => counter(attributor, 'clickjoin_attributor_outcomes_published_total'), (n) => n >= N, 300_000, 'every conversion decided')
+      await (index === 0 ? profiled('attributor-conversions', decided) : decided())
+      return N / ((performance.now() - joinedAt) / 1000)
+    })
+    const redisBusy = busiestCommands(await redis.info('commandstats'))
+    await waitFor(() => outcomeCount(world), (n) => n >= N, 60_000, 'every outcome in the topic')
+    const seconds = async (name: string) =>
+      (await attributor.registry.getSingleMetric(name)!.get()).values
+        .filter((v) => (v as { metricName?: string }).metricName === `${name}_sum`)
+        .map((v) => `${String(v.labels['op'])} ${v.value.toFixed(2)} s`)
+    const redisTime = await seconds('clickjoin_attributor_redis_seconds')
+    const clickhouseTime = await seconds('clickjoin_attributor_clickhouse_seconds')
+    await attributor.stop()
+    const bare = await redis.keys('bench-bare:*')
+    if (bare.length > 0) await redis.del(bare)
+    return { clicks: clickPhase, clickLimit, conversions: conversionPhase, conversionLimit, redisTime, clickhouseTime, redisBusy }
+  } finally {
+    redis.disconnect()
+    await writer.stop()
+    await world.stop()
+  }
+}
 
-  const line = (what: string, rate: number, limit: number) =>
-    console.log(`  ${what}: ${Math.round(rate).toLocaleString('en')}/s; durable limit ${Math.round(limit).toLocaleString('en')}/s; ratio ${(rate / limit).toFixed(2)}`)
-  line('clicks stored      ', clickRate, clickLimit)
-  line('conversions decided', conversionRate, conversionLimit)
-  console.log(`  time in Redis round trips by operation (summed over concurrent partitions): ${redisTime.join(', ')}`)
-  console.log(`  time in ClickHouse lookups by operation: ${clickhouseTime.join(', ') || 'none'}`)
+try {
+  console.log(`attributor throughput bench: ${N} clicks and conversions per round, ${RUNS} rounds, ${stack.sources.kafka} Kafka, ${stack.sources.redis} Redis`)
+  const rounds: Round[] = []
+  for (let i = 0; i < RUNS; i++) {
+    const r = await round(i)
+    rounds.push(r)
+    const f = (n: number) => Math.round(n).toLocaleString('en')
+    console.log(
+      `round ${i + 1}: clicks ${f(r.clicks.rate)}/s vs limit ${f(r.clickLimit.rate)}/s (${(r.clicks.rate / r.clickLimit.rate).toFixed(2)}); ` +
+        `conversions ${f(r.conversions.rate)}/s vs limit ${f(r.conversionLimit.rate)}/s (${(r.conversions.rate / r.conversionLimit.rate).toFixed(2)}); load average ${loadavg()[0]!.toFixed(1)}`,
+    )
+    console.log(`  time in Redis round trips by operation (summed over concurrent partitions): ${r.redisTime.join(', ')}`)
+    console.log(`  time in ClickHouse lookups by operation: ${r.clickhouseTime.join(', ') || 'none'}`)
+    console.log(`  Redis's own time while deciding (INFO commandstats; a script's commands count apart): ${r.redisBusy}`)
+  }
+  const spread = (pick: (r: Round) => number, format?: (n: number) => string) => medianWithRange(rounds.map(pick), format)
+  const rateOf = (n: number) => Math.round(n).toLocaleString('en')
+  const cpu = (pick: (r: Round) => Record<string, number>) =>
+    Object.keys(processes)
+      .map((name) => `${name} ${spread((r) => pick(r)[name]!, (n) => n.toFixed(1)).text}`)
+      .join('; ')
+  console.log(`\nmedian (min–max) of ${RUNS} rounds:`)
+  const clickRatio = spread((r) => r.clicks.rate / r.clickLimit.rate)
+  const conversionRatio = spread((r) => r.conversions.rate / r.conversionLimit.rate)
+  console.log(`  clicks stored      : ${spread((r) => r.clicks.rate, rateOf).text}/s; durable limit ${spread((r) => r.clickLimit.rate, rateOf).text}/s; ratio ${clickRatio.text} (goal ≥ 0.5)`)
+  console.log(`    CPU µs per click, attributor: ${cpu((r) => r.clicks.cpuUs)}`)
+  console.log(`    CPU µs per click, durable limit: ${cpu((r) => r.clickLimit.cpuUs)}`)
+  console.log(`  conversions decided: ${spread((r) => r.conversions.rate, rateOf).text}/s; durable limit ${spread((r) => r.conversionLimit.rate, rateOf).text}/s; ratio ${conversionRatio.text} (goal ≥ 0.5)`)
+  console.log(`    CPU µs per conversion, attributor (the sink storing outcomes included): ${cpu((r) => r.conversions.cpuUs)}`)
+  console.log(`    CPU µs per conversion, durable limit: ${cpu((r) => r.conversionLimit.cpuUs)}`)
   await writeBenchResult('attributor', [
     {
       measure: 'attributor clicks stored',
-      value: Math.round(clickRate),
+      value: Math.round(spread((r) => r.clicks.rate).median),
       unit: 'clicks/s',
-      reference: { label: 'durable limit (bare loop, same writes, pipelined)', value: Math.round(clickLimit) },
+      reference: { label: 'durable limit (bare loop, same writes, pipelined)', value: Math.round(spread((r) => r.clickLimit.rate).median) },
       goal: { atLeast: 0.5, of: 'ratio' },
-      detail: `${N} clicks, appendfsync always`,
+      detail: `${N} clicks, appendfsync always; medians of ${RUNS} rounds, ratio median ${clickRatio.text}`,
     },
     {
       measure: 'attributor conversions decided, Kafka-acked',
-      value: Math.round(conversionRate),
+      value: Math.round(spread((r) => r.conversions.rate).median),
       unit: 'conversions/s',
-      reference: { label: 'durable limit (bare loop, same writes, pipelined)', value: Math.round(conversionLimit) },
+      reference: { label: 'durable limit (bare loop, same writes, pipelined)', value: Math.round(spread((r) => r.conversionLimit.rate).median) },
       goal: { atLeast: 0.5, of: 'ratio' },
-      detail: `${N} conversions, appendfsync always, cold lookups of txn_id conversions included`,
+      detail: `${N} conversions, appendfsync always, cold lookups of txn_id conversions included; medians of ${RUNS} rounds, ratio median ${conversionRatio.text}`,
     },
   ])
 } finally {
-  await worldToStop?.stop()
+  redisInfo.disconnect()
   await stack.stop()
   await rm(dataDir, { recursive: true, force: true })
 }

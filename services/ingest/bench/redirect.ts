@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort, startProcess, startStack, type ManagedProcess } from '@clickjoin/local-stack'
-import { writeBenchResult } from '@clickjoin/local-stack/bench'
+import { cpuSeconds, medianWithRange, writeBenchResult } from '@clickjoin/local-stack/bench'
 import { readTopic } from '@clickjoin/local-stack/testing'
 
 const connectionCounts = (process.env['BENCH_CONNECTIONS'] ?? '50,200,800').split(',').map(Number)
@@ -42,17 +42,6 @@ async function waitHealthy(url: string, child: ManagedProcess): Promise<void> {
     await new Promise((r) => setTimeout(r, 100))
   }
   throw new Error(`${url} not healthy in 60 s`)
-}
-
-/** CPU seconds a process has used so far (Linux /proc; NaN elsewhere). */
-async function cpuSeconds(pid: number): Promise<number> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / 100 // utime + stime, in clock ticks of 1/100 s
-  } catch {
-    return NaN
-  }
 }
 
 type Request = Pick<Options, 'method' | 'headers' | 'body'>
@@ -84,8 +73,8 @@ async function measure(server: Server, connections: number, watched: Record<stri
   return { reqPerS: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, cpuUsPerRequest, codes: `${codes}; errors ${result.errors}, timeouts ${result.timeouts}` }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!
-const spread = (xs: number[], digits = 0) => `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`
+const median = (xs: number[]) => medianWithRange(xs).median
+const spread = (xs: number[], digits = 0) => medianWithRange(xs, (n) => n.toFixed(digits)).text
 
 /** BENCH_RUNS runs of one server at one connection count: the medians. */
 async function sweepPoint(server: Server, connections: number, watched: Record<string, number>) {

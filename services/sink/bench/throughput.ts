@@ -28,7 +28,7 @@ import { clickHouseTarget, createClickHouse, insertRows } from '@clickjoin/click
 import { clickV1Contract, decodeEvent, encodeEvent, topicNames, type ClickV1 } from '@clickjoin/contracts'
 import { createBatchingProducer, createKafka, ensureTopics } from '@clickjoin/kafka'
 import { startKafkaBroker, type KafkaBroker } from '@clickjoin/local-stack'
-import { writeBenchResult } from '@clickjoin/local-stack/bench'
+import { medianWithRange, writeBenchResult } from '@clickjoin/local-stack/bench'
 import { withoutStoredClicks } from '../src/click-dedup.ts'
 import { sinkConfigFromEnv, type SinkConfig } from '../src/config.ts'
 import { migrateSchema } from '../src/migrations/index.ts'
@@ -231,9 +231,9 @@ for (let i = 1; i <= runs; i++) {
   )
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!
+const median = (xs: number[]) => medianWithRange(xs).median
 const fmt = (x: number) => Math.round(x).toLocaleString('en-US')
-const spread = (xs: number[]) => `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`
+const spread = (xs: number[]) => medianWithRange(xs, fmt).text
 const line = (label: string, ms: Measure[]) =>
   `${label.padEnd(44)} ${spread(ms.map((m) => m.rowsPerS)).padEnd(28)} ${spread(ms.map((m) => m.cpuUsPerRow))}`
 const sinkRate = median(sides.sink.map((m) => m.rowsPerS))

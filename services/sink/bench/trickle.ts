@@ -18,7 +18,7 @@ import path from 'node:path'
 import { clickV1Contract, encodeEvent, outcomeV1Contract, postbackV1Contract, topicNames } from '@clickjoin/contracts'
 import { createBatchingProducer, createKafka, ensureTopics } from '@clickjoin/kafka'
 import { freePort, startKafkaBroker, startService, type KafkaBroker, type RunningService } from '@clickjoin/local-stack'
-import { coresByThread, cpuSeconds, cpuSecondsByThread } from './proc-cpu.ts'
+import { coresByThread, cpuSeconds, cpuSecondsByThread } from '@clickjoin/local-stack/bench'
 
 const clicksPerS = Number(process.env['BENCH_CLICKS_PER_S'] ?? 2_000)
 const postbacksPerS = Number(process.env['BENCH_POSTBACKS_PER_S'] ?? 200)
