@@ -88,6 +88,7 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
   async function decideRound(candidates: Candidate[], appended: OutboxEntry[]): Promise<Candidate[]> {
     const nowMs = Date.now()
     const verified = candidates.map((c) => verifyClickId(keyring, c.postback.click_id))
+    const early = earlyColdConversions(candidates, verified, nowMs)
     const facts = await store.readPostbacks(
       candidates.map((c, i) => ({
         postbackId: c.postback.postback_id,
@@ -160,12 +161,15 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
       const ids = clickIsCold ? [...p.hotConversions.keys()] : [identityOf(postback, p.click, campaignOf)]
       for (const id of ids) if (p.hotConversions.get(id) === undefined) coldConversionIds.add(id)
     }
-    const [coldClicks, coldConversions] = await Promise.all([
+    const earlyFound = await early
+    const stillCold = earlyFound ? [...coldConversionIds].filter((id) => !earlyFound.asked.has(id)) : [...coldConversionIds]
+    const [coldClicks, lateConversions] = await Promise.all([
       coldClickIds.size > 0
         ? timedCold('cold_clicks', () => cold.clicks([...coldClickIds].map(([clickId, createdAtMs]) => ({ clickId, createdAtMs }))))
         : new Map<string, ClickState>(),
-      coldConversionIds.size > 0 ? timedCold('cold_conversions', () => cold.conversions([...coldConversionIds])) : new Map<string, ConversionSoFar>(),
+      stillCold.length > 0 ? timedCold('cold_conversions', () => cold.conversions(stillCold)) : new Map<string, ConversionSoFar>(),
     ])
+    const coldConversions = earlyFound ? new Map([...earlyFound.found, ...lateConversions]) : lateConversions
     for (const p of pending) p.click ??= coldClicks.get(p.candidate.postback.click_id)
 
     const conversionIds = pending.map((p) => identityOf(p.candidate.postback, p.click, campaignOf))
@@ -296,6 +300,33 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
     const appended = await store.appendToOutbox(entries)
     metrics.replays.inc(entries.length)
     return appended
+  }
+
+  /**
+   * The cold conversions a round will ask for whatever Redis says, looked up while Redis is
+   * read: a txn_id identity does not depend on the click, and one that may be older than the hot
+   * period is asked for unless Redis has it (most new conversions). Those Redis has are asked for
+   * needlessly, which costs ClickHouse a little and saves the round a sequential lookup. A failure
+   * is not the round's: it asks again for what it needs after the read, and fails then if
+   * ClickHouse is still unreachable (hot duplicates need no ClickHouse at all).
+   */
+  async function earlyColdConversions(
+    candidates: readonly Candidate[],
+    verified: readonly ReturnType<typeof verifyClickId>[],
+    nowMs: number,
+  ): Promise<{ asked: Set<string>; found: Map<string, ConversionSoFar> } | undefined> {
+    const asked = new Set<string>()
+    candidates.forEach(({ postback }, i) => {
+      if (postback.txn_id !== '' && conversionMayBeCold(postback, verified[i]!, nowMs, settings.hotMs)) {
+        for (const id of possibleIdentities(postback)) asked.add(id)
+      }
+    })
+    if (asked.size === 0) return undefined
+    try {
+      return { asked, found: await timedCold('cold_conversions', () => cold.conversions([...asked])) }
+    } catch {
+      return undefined
+    }
   }
 
   async function timedCold<T>(op: string, work: () => Promise<T>): Promise<T> {

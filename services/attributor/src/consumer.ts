@@ -22,6 +22,9 @@ import { parkedInOrder, type Candidate } from './planning.ts'
 import type { AttributorStore } from './store.ts'
 import { createUncommittedTracker } from './uncommitted.ts'
 
+/** Postbacks decided per round (one read, one lookup, one commit). */
+const ROUND_SIZE = 1_000
+
 export interface Log {
   info(obj: object, msg?: string): void
   warn(obj: object, msg?: string): void
@@ -119,7 +122,11 @@ export function createAttributorConsumer(deps: AttributorConsumerDeps, settings:
       else candidates.push({ postback: decoded.value, json: message.value!.toString('utf8'), offset: message.offset, parkedDeadlineMs: undefined })
     }
     await sendDeadLetters(batch, failures)
-    await retried(batch, async () => publishBehind(batch, await attributor.attribute(candidates)))
+    // In rounds of ROUND_SIZE, one after the other: a fetch of several MB holds over 10,000
+    // postbacks, and one script call of that size keeps every other partition's work waiting.
+    await retried(batch, async () => {
+      for (let i = 0; i < candidates.length; i += ROUND_SIZE) await publishBehind(batch, await attributor.attribute(candidates.slice(i, i + ROUND_SIZE)))
+    })
   }
 
   /** Records clicks, then decides the postbacks that were waiting for them. */
@@ -166,8 +173,10 @@ export function createAttributorConsumer(deps: AttributorConsumerDeps, settings:
     const handled = uncommitted.begin(partitionOf(batch), BigInt(batch.messages[0]?.offset ?? '0'), Date.now())
     try {
       await retryUntilDone(batch, work, maxBackoffMs)
-      handled()
     } finally {
+      // Also when it throws (the partition was lost): the batch is no longer this member's to
+      // commit. Should it come back uncommitted, begin() keeps the time it was first taken up.
+      handled()
       clearInterval(pump)
     }
   }
