@@ -35,6 +35,10 @@ case "$command" in
     mkdir -p .cache/test-results
     # The default reporter for people, a JSON report for .ci/run's closing count.
     pnpm exec vitest run --project unit --reporter=default --reporter=json --outputFile.json=.cache/test-results/unit.json "$@"
+    rm -f .cache/test-results/integration-2.json
+    # The whole integration run goes in two lanes (packages/local-stack/src/test-lanes.ts); a
+    # run narrowed by arguments, in one.
+    if [[ $# -eq 0 ]]; then exec pnpm exec tsx packages/local-stack/src/test-lanes.ts; fi
     exec pnpm exec vitest run --project integration --reporter=default --reporter=json --outputFile.json=.cache/test-results/integration.json "$@"
     ;;
   install) ;;

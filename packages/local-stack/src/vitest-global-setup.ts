@@ -23,7 +23,9 @@ export async function setup(): Promise<void> {
   // CLICKJOIN_TEST_REDIS=cluster: that cluster is also the run's Redis. Tests see
   // REDIS_CLUSTER_NODES, and REDIS_URL names one node for code not cluster-aware yet.
   const asStackRedis = process.env['CLICKJOIN_TEST_REDIS'] === 'cluster' && !process.env['REDIS_CLUSTER_NODES']
-  const startingCluster = process.env['REDIS_CLUSTER_NODES']
+  // One given (REDIS_CLUSTER_NODES, or the cluster of a run that started this one: test-lanes.ts) is used as it is.
+  const givenCluster = process.env['REDIS_CLUSTER_NODES'] || process.env['CLICKJOIN_TEST_REDIS_CLUSTER_NODES']
+  const startingCluster = givenCluster
     ? undefined
     : startRedisCluster({ dataDir: path.join(dataDir, 'redis-cluster'), log })
   let env: NodeJS.ProcessEnv = process.env
@@ -53,7 +55,7 @@ export async function setup(): Promise<void> {
     const image = stack?.images[kind]
     return image ? `container ${image}` : (stack?.sources[kind] ?? '')
   }
-  process.env['CLICKJOIN_TEST_REDIS_CLUSTER_NODES'] = process.env['REDIS_CLUSTER_NODES'] ?? redisCluster!.nodes.join(',')
+  process.env['CLICKJOIN_TEST_REDIS_CLUSTER_NODES'] = givenCluster || redisCluster!.nodes.join(',')
   const redis = asStackRedis
     ? `cluster ${redisCluster!.nodes.join(',')}`
     : `${stack.redisUrl} (${source('redis')}), cluster ${process.env['CLICKJOIN_TEST_REDIS_CLUSTER_NODES']}`

@@ -29,8 +29,19 @@ it('3 brokers, replication factor 3: kill -9 of one under load loses no acknowle
   try {
     const { topics } = await admin.fetchTopicMetadata({ topics: [svc.topics.clicks] })
     expect(topics[0]!.partitions.map((p) => p.replicas.length)).toEqual([3, 3, 3])
-    const configs = await admin.describeConfigs({ resources: [{ type: 2, name: svc.topics.clicks, configNames: ['min.insync.replicas'] }], includeSynonyms: false })
-    expect(configs.resources[0]!.configEntries[0]!.configValue).toBe('2')
+    // The broker asked may not know the new topic yet (metadata spreads to the three brokers
+    // asynchronously): ask until one answers, then check the value.
+    const clicksTopic = svc.topics.clicks
+    const minInsync = await waitFor(
+      () =>
+        admin
+          .describeConfigs({ resources: [{ type: 2, name: clicksTopic, configNames: ['min.insync.replicas'] }], includeSynonyms: false })
+          .then((configs) => configs.resources[0]!.configEntries[0]!.configValue, (err: unknown) => `not yet: ${String(err)}`),
+      (value) => !value.startsWith('not yet'),
+      30_000,
+      "the topic's min.insync.replicas",
+    )
+    expect(minInsync).toBe('2')
   } finally {
     await admin.disconnect()
   }

@@ -1,0 +1,70 @@
+import { spawn } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
+import { mkdir, readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { repoRoot } from './paths.ts'
+import { setup, teardown } from './vitest-global-setup.ts'
+
+/**
+ * `npm test`'s integration run, in two lanes that share one Kafka, Redis and Redis Cluster: two
+ * vitest processes at once, each running its files one after the other. Most integration time
+ * is waiting (sessions expiring, processes restarting, brokers electing), so two lanes on two
+ * cores take about half the time of one. The kill -9 suites share a lane so that two of them never
+ * run at once; the other lane has the rest, about as long. Tests isolate themselves by unique
+ * topics, key prefixes and databases, so they do not see each other.
+ *
+ * Lane 1 prints as it goes; lane 2's output follows when it is done (its log is
+ * .cache/test-results/integration-2.log). Each lane writes its own JSON report.
+ */
+const killLane = [
+  'services/attributor/test/crash.int.test.ts',
+  'services/attributor/test/rebalance.int.test.ts',
+  'services/attributor/test/takeover.int.test.ts',
+  'services/ingest/test/kafka-outage.int.test.ts',
+]
+
+const resultsDir = path.join(repoRoot, '.cache', 'test-results')
+
+function vitest(args: string[], output: 'inherit' | string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('pnpm', ['exec', 'vitest', 'run', '--project', 'integration', ...args], {
+      cwd: repoRoot,
+      stdio: output === 'inherit' ? 'inherit' : ['ignore', 'pipe', 'pipe'],
+    })
+    if (output !== 'inherit') {
+      const log = createWriteStream(output)
+      child.stdout!.pipe(log)
+      child.stderr!.pipe(log)
+    }
+    children.push(child)
+    child.on('error', reject)
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)))
+  })
+}
+
+const children: ReturnType<typeof spawn>[] = []
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    for (const child of children) child.kill(signal)
+  })
+}
+
+await mkdir(resultsDir, { recursive: true })
+await setup()
+let failed = false
+try {
+  const report = (name: string) => ['--reporter=default', '--reporter=json', `--outputFile.json=${path.join(resultsDir, `${name}.json`)}`]
+  const laneTwoLog = path.join(resultsDir, 'integration-2.log')
+  console.log(`[clickjoin] integration tests in two lanes; lane 2 (everything but ${killLane.length} kill -9 suites) prints when done`)
+  const [one, two] = await Promise.all([
+    vitest([...killLane, ...report('integration')], 'inherit'),
+    vitest([...killLane.flatMap((file) => ['--exclude', `**/${file}`]), ...report('integration-2')], laneTwoLog),
+  ])
+  console.log(`\n[clickjoin] lane 2:\n`)
+  process.stdout.write(await readFile(laneTwoLog, 'utf8'))
+  failed = one !== 0 || two !== 0
+  if (failed) console.error(`[clickjoin] integration tests failed (lane 1 exit ${one}, lane 2 exit ${two})`)
+} finally {
+  await teardown()
+}
+process.exit(failed ? 1 : 0)
