@@ -19,7 +19,7 @@ import path from 'node:path'
 import { Kafka, logLevel } from 'kafkajs'
 import { Pool } from 'undici'
 import { freePort, startPipeline, startStack } from '@clickjoin/local-stack'
-import { coresByThread, cpuSeconds, cpuSecondsByThread, writeBenchResult } from '@clickjoin/local-stack/bench'
+import { coresByThread, cpuSeconds, cpuSecondsByThread, sinkInserts, writeBenchResult } from '@clickjoin/local-stack/bench'
 
 const clicksPerSecond = Number(process.env['BENCH_CLICKS_PER_S'] ?? 2_000)
 const postbacksPerSecond = Number(process.env['BENCH_POSTBACKS_PER_S'] ?? 200)
@@ -61,13 +61,6 @@ async function consumerLag(brokers: string[], group: string, topics: string[]): 
   } finally {
     await admin.disconnect()
   }
-}
-
-/** The sink's inserts so far (count and rows, all tables) from its /metrics. */
-async function sinkInserts(url: string): Promise<{ inserts: number; rows: number }> {
-  const text = await (await fetch(`${url}/metrics`)).text()
-  const sum = (name: string) => [...text.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0)
-  return { inserts: sum('clickjoin_sink_insert_rows_count'), rows: sum('clickjoin_sink_insert_rows_sum') }
 }
 
 const loadAtStart = loadavg()

@@ -38,3 +38,10 @@ export function medianWithRange(values: readonly number[], format: (n: number) =
   const median = sorted.length === 0 ? NaN : sorted[Math.floor((sorted.length - 1) / 2)]!
   return { median, text: `${format(median)} (${format(sorted[0] ?? NaN)}–${format(sorted[sorted.length - 1] ?? NaN)})` }
 }
+
+/** The sink's inserts so far, all tables summed (count and rows), from its /metrics at `url`. */
+export async function sinkInserts(url: string): Promise<{ inserts: number; rows: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text()
+  const sum = (name: string) => [...text.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0)
+  return { inserts: sum('clickjoin_sink_insert_rows_count'), rows: sum('clickjoin_sink_insert_rows_sum') }
+}

@@ -15,10 +15,11 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import path from 'node:path'
-import { clickV1Contract, encodeEvent, outcomeV1Contract, postbackV1Contract, topicNames } from '@clickjoin/contracts'
+import { topicNames } from '@clickjoin/contracts'
 import { createBatchingProducer, createKafka, ensureTopics } from '@clickjoin/kafka'
 import { freePort, startKafkaBroker, startService, type KafkaBroker, type RunningService } from '@clickjoin/local-stack'
-import { coresByThread, cpuSeconds, cpuSecondsByThread } from '@clickjoin/local-stack/bench'
+import { coresByThread, cpuSeconds, cpuSecondsByThread, sinkInserts } from '@clickjoin/local-stack/bench'
+import { click, encodeClick, encodeOutcome, encodePostback, outcome, postback } from '../test/harness.ts'
 
 const clicksPerS = Number(process.env['BENCH_CLICKS_PER_S'] ?? 2_000)
 const postbacksPerS = Number(process.env['BENCH_POSTBACKS_PER_S'] ?? 200)
@@ -78,29 +79,20 @@ try {
       send(
         topics.clicks,
         clickId,
-        encodeEvent(clickV1Contract, {
-          v: 1,
-          click_id: clickId,
-          ts: Date.now(),
-          campaign_id: `campaign-${clicks % 20}`,
-          publisher_id: `pub-${clicks % 10}`,
-          sub1: `s${clicks}`,
-          sub2: '',
-          sub3: '',
-          sub4: '',
-          sub5: '',
-          source: '',
-          creative: '',
-          user_key: '',
-          ip: `203.0.${clicks % 256}.0`,
-          user_agent: `Mozilla/5.0 bench-${clicks % 50}`,
-          referer: '',
-          destination: `https://shop.example/landing?cid=${clickId}`,
-          is_bot: false,
-          is_duplicate: false,
-          window_seconds: 2_592_000,
-          max_window_seconds: 2_592_000,
-        }),
+        encodeClick(
+          click({
+            click_id: clickId,
+            ts: Date.now(),
+            campaign_id: `campaign-${clicks % 20}`,
+            publisher_id: `pub-${clicks % 10}`,
+            sub1: `s${clicks}`,
+            source: '',
+            creative: '',
+            ip: `203.0.${clicks % 256}.0`,
+            user_agent: `Mozilla/5.0 bench-${clicks % 50}`,
+            destination: `https://shop.example/landing?cid=${clickId}`,
+          }),
+        ),
       )
     }
     for (; postbacks < elapsedS * postbacksPerS; postbacks++) {
@@ -110,60 +102,42 @@ try {
       send(
         topics.conversions,
         clickId,
-        encodeEvent(postbackV1Contract, {
-          v: 1,
-          postback_id: postbackId,
-          click_id: clickId,
-          received_at: now,
-          channel: 'postback',
-          partner_id: 'bench',
-          event: 'conversion',
-          txn_id: `t${postbacks}`,
-          revenue: '2.5',
-          currency: 'USD',
-          status: 'approved',
-          conversion_ts: now,
-        }),
+        encodePostback(
+          postback({
+            postback_id: postbackId,
+            click_id: clickId,
+            received_at: now,
+            partner_id: 'bench',
+            txn_id: `t${postbacks}`,
+            revenue: '2.5',
+            conversion_ts: now,
+          }),
+        ),
       )
       send(
         topics.outcomes,
         clickId,
-        encodeEvent(outcomeV1Contract, {
-          v: 1,
-          conversion_id: id('v', postbacks),
-          version: 1,
-          postback_id: postbackId,
-          click_id: clickId,
-          partner_id: 'bench',
-          event: 'conversion',
-          txn_id: `t${postbacks}`,
-          status: 'approved',
-          outcome: 'attributed',
-          reason: '',
-          campaign_id: 'campaign-1',
-          publisher_id: 'pub-1',
-          sub1: '',
-          sub2: '',
-          sub3: '',
-          sub4: '',
-          sub5: '',
-          click_ts: now - 1_000,
-          conversion_ts: now,
-          ctit_ms: 1_000,
-          revenue: '2.5',
-          payout: '1',
-          currency: 'USD',
-          is_fast: false,
-          updated_at: now,
-        }),
+        encodeOutcome(
+          outcome({
+            conversion_id: id('v', postbacks),
+            version: 1,
+            postback_id: postbackId,
+            click_id: clickId,
+            partner_id: 'bench',
+            txn_id: `t${postbacks}`,
+            campaign_id: 'campaign-1',
+            click_ts: now - 1_000,
+            conversion_ts: now,
+            ctit_ms: 1_000,
+            revenue: '2.5',
+            payout: '1',
+            updated_at: now,
+          }),
+        ),
       )
     }
   }
 
-  const metric = async (name: string) => {
-    const text = await (await fetch(`${sinkUrl}/metrics`)).text()
-    return [...text.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0)
-  }
   const started = performance.now()
   let window: { at: number; cpu: number; threads: Map<string, number>; inserts: number; rows: number; clicks: number } | undefined
   const loadAtStart = loadavg()[0]!
@@ -175,8 +149,7 @@ try {
         at: performance.now(),
         cpu: await cpuSeconds(pid),
         threads: await cpuSecondsByThread(pid),
-        inserts: await metric('clickjoin_sink_insert_rows_count'),
-        rows: await metric('clickjoin_sink_insert_rows_sum'),
+        ...(await sinkInserts(sinkUrl)),
         clicks,
       }
     }
@@ -187,8 +160,9 @@ try {
   const seconds = (performance.now() - window.at) / 1_000
   const cores = ((await cpuSeconds(pid)) - window.cpu) / seconds
   const threads = coresByThread(window.threads, await cpuSecondsByThread(pid), seconds)
-  const inserts = (await metric('clickjoin_sink_insert_rows_count')) - window.inserts
-  const rows = (await metric('clickjoin_sink_insert_rows_sum')) - window.rows
+  const atEnd = await sinkInserts(sinkUrl)
+  const inserts = atEnd.inserts - window.inserts
+  const rows = atEnd.rows - window.rows
   const loadAtEnd = loadavg()[0]!
   await producer.stop()
 
