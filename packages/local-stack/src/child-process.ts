@@ -66,7 +66,9 @@ export function startProcess(
       resolve(`spawn error: ${err.message}`)
     })
   })
-  exited.finally(() => log.end()).catch(() => undefined)
+  // Once its output pipes are drained too ('close' comes after 'exit'): ending the log at 'exit'
+  // loses the last lines, or fails a write still on its way.
+  child.once('close', () => log.end())
 
   async function signalAndWait(signal: NodeJS.Signals, graceMs: number): Promise<void> {
     if (!running) return

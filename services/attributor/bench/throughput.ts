@@ -17,30 +17,32 @@
  *
  * Each round (BENCH_RUNS, default 3) runs all four in a fresh world (topics, key prefix, sink
  * database), so every ratio is of two figures measured a minute apart at most; the median of the
- * rounds is printed with min–max, next to the CPU µs per event of each process (this one, which
- * also runs the in-process sink, redis-server and the broker): the steadier figure on a shared box.
- * Before each measured phase the sink has stored what was produced, so it does not compete;
+ * rounds is printed with min–max, next to the CPU µs per event of each process and of the
+ * measured process's threads: the steadier figures on a shared box.
+ *
+ * The attributor runs as `npm start` runs it, a process of its own (`src/server.ts`), read through
+ * its `/readyz` and `/metrics`; this process runs the world's sink (embedded ClickHouse: the cold
+ * tier the attributor reads through the sink's SQL endpoint), the load and the durable limit's
+ * loop. Before each measured phase the sink has stored what was produced, so it does not compete;
  * while conversions are decided it does store their outcomes (the `conversions` table), as in
  * production.
  *
- * BENCH_CPU_PROFILE_DIR=<dir>: a V8 CPU profile of this process while the first round's
- * conversions are decided (summarise it with services/ingest/bench/profile-summary.ts).
+ * BENCH_CPU_PROFILE_DIR=<dir>: a V8 CPU profile of the first round's deciding attributor process,
+ * start-up included (summarise it with services/ingest/bench/profile-summary.ts).
  *
- * Uses KAFKA_BROKERS / REDIS_URL when set, else starts a local Kafka and Redis. The attributor
- * runs with its sink (the cold tier) as in production. BENCH_CONVERSIONS (default 50000) sets N.
+ * Uses KAFKA_BROKERS / REDIS_URL when set, else starts a local Kafka and Redis.
+ * BENCH_CONVERSIONS (default 50000) sets N.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { Session } from 'node:inspector/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import path from 'node:path'
 import { Redis, type ChainableCommander } from 'ioredis'
-import type { Registry } from 'prom-client'
 import { createKafka, type KafkaMessage } from '@clickjoin/kafka'
-import { startStack } from '@clickjoin/local-stack'
-import { cpuSeconds, medianWithRange, writeBenchResult } from '@clickjoin/local-stack/bench'
+import { freePort, startStack } from '@clickjoin/local-stack'
+import { cpuSeconds, cpuSecondsByThread, medianWithRange, writeBenchResult } from '@clickjoin/local-stack/bench'
 import { uniqueName, waitFor } from '@clickjoin/local-stack/testing'
 import { createColdTierClient } from '../src/cold-tier.ts'
-import { clicksInRedis, createEventWriter, createWorld, makeClick, makePostback, putCampaigns, startAttributor, type TestWorld } from '../test/harness.ts'
+import { clicksInRedis, createEventWriter, createWorld, makeClick, makePostback, putCampaigns, spawnAttributor, type TestWorld } from '../test/harness.ts'
 import { outcomeCount, workloadCampaign } from '../test/workload.ts'
 
 const N = Number(process.env['BENCH_CONVERSIONS'] ?? 50_000)
@@ -78,12 +80,6 @@ async function durableLimit(world: TestWorld, topic: string, writeBatch: (pipeli
   return N / ((doneAt - firstAt) / 1000)
 }
 
-async function counter(running: { registry: Registry }, name: string): Promise<number> {
-  const metric = running.registry.getSingleMetric(name)
-  if (!metric) throw new Error(`no metric ${name}`)
-  return (await metric.get()).values.reduce((n, v) => n + v.value, 0)
-}
-
 /** The commands Redis spent most time in, from `INFO commandstats`: "evalsha 3.1 s (12 calls, 258 ms each)". */
 function busiestCommands(info: string, top = 5): string {
   const stats = [...info.matchAll(/^cmdstat_(\w+):calls=(\d+),usec=(\d+)/gm)].map(([, name, calls, usec]) => ({ name: name!, calls: Number(calls), usec: Number(usec) }))
@@ -95,36 +91,75 @@ function busiestCommands(info: string, top = 5): string {
 }
 
 const redisInfo = new Redis(stack.redisUrl)
-const processes: Record<string, number> = {
-  'this process (attributor + sink)': process.pid,
+/** The processes every phase shares: this one (the world's sink, the load, the durable limit's loop), Redis and the broker. */
+const shared: Record<string, number> = {
   'redis-server': Number(/process_id:(\d+)/.exec(await redisInfo.info('server'))?.[1] ?? NaN),
   ...(stack.sources.kafka === 'local-process' ? { broker: stack.pids[0]! } : {}),
 }
 
-/** Runs `work`, which handles `events`; returns its rate and the CPU µs per event of each process. */
-async function measured(events: number, work: () => Promise<number>): Promise<{ rate: number; cpuUs: Record<string, number> }> {
-  const before = await Promise.all(Object.values(processes).map(cpuSeconds))
-  const rate = await work()
-  const after = await Promise.all(Object.values(processes).map(cpuSeconds))
-  return { rate, cpuUs: Object.fromEntries(Object.keys(processes).map((name, i) => [name, ((after[i]! - before[i]!) * 1e6) / events])) }
+interface Measured {
+  rate: number
+  /** CPU µs per event of each process. */
+  cpuUs: Record<string, number>
+  /** CPU µs per event of this process's thread groups (main = JavaScript; chDB's pools; V8 and libuv helpers). */
+  threadUs: Record<string, number>
 }
 
-/** Runs `work` under the V8 profiler when BENCH_CPU_PROFILE_DIR is set, writing `<name>.cpuprofile` there. */
-async function profiled<T>(name: string, work: () => Promise<T>): Promise<T> {
-  const dir = process.env['BENCH_CPU_PROFILE_DIR']
-  if (!dir) return work()
-  const session = new Session()
-  session.connect()
-  await session.post('Profiler.enable')
-  await session.post('Profiler.start')
-  try {
-    return await work()
-  } finally {
-    const { profile } = await session.post('Profiler.stop')
-    await mkdir(dir, { recursive: true })
-    await writeFile(path.join(dir, `${name}.cpuprofile`), JSON.stringify(profile))
-    session.disconnect()
-    console.log(`  CPU profile: ${path.join(dir, `${name}.cpuprofile`)}`)
+/**
+ * Runs `work`, which handles `events`; returns its rate, the CPU µs per event of each process
+ * (`own`, the one doing the stage's work, first) and of `own`'s thread groups.
+ */
+async function measured(events: number, own: [string, number], work: () => Promise<number>): Promise<Measured> {
+  const processes: Record<string, number> = { [own[0]]: own[1], ...(own[1] === process.pid ? {} : { 'bench process (sink)': process.pid }), ...shared }
+  const pids = Object.values(processes)
+  const before = await Promise.all(pids.map(cpuSeconds))
+  const threadsBefore = await cpuSecondsByThread(own[1])
+  const rate = await work()
+  const after = await Promise.all(pids.map(cpuSeconds))
+  const threadsAfter = await cpuSecondsByThread(own[1])
+  const threadUs = Object.fromEntries([...threadsAfter].map(([name, s]) => [name, ((s - (threadsBefore.get(name) ?? 0)) * 1e6) / events]))
+  return { rate, cpuUs: Object.fromEntries(Object.keys(processes).map((name, i) => [name, ((after[i]! - before[i]!) * 1e6) / events])), threadUs }
+}
+
+/** The attributor as `npm start` runs it: a process of its own, read through its HTTP endpoints. */
+interface AttributorProcess {
+  pid: number
+  ready(): Promise<boolean>
+  /** A metric summed over its labels, from `/metrics`. */
+  metric(name: string): Promise<number>
+  /** `<op> <seconds>` of each op of a `*_seconds` histogram. */
+  secondsByOp(name: string): Promise<string[]>
+  stop(): Promise<void>
+}
+
+async function attributorProcess(world: TestWorld, label: string, profileDir?: string): Promise<AttributorProcess> {
+  const port = await freePort()
+  const child = await spawnAttributor(world, {
+    label,
+    env: { PORT: String(port) },
+    // One file per thread (tsx's loader has its own): the attributor's is the largest.
+    ...(profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, label)}`] } : {}),
+  })
+  const base = `http://127.0.0.1:${port}`
+  const page = async () => (await fetch(`${base}/metrics`)).text()
+  const samples = (text: string, name: string) =>
+    [...text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm'))].map(([, labels, value]) => ({ labels: labels ?? '', value: Number(value) }))
+  return {
+    pid: child.pid,
+    ready: async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.ok === true,
+    metric: async (name) => samples(await page(), name).reduce((n, s) => n + s.value, 0),
+    secondsByOp: async (name) =>
+      samples(await page(), `${name}_sum`).map((s) => `${/op="([^"]*)"/.exec(s.labels)?.[1] ?? '?'} ${s.value.toFixed(2)} s`),
+    stop: () => child.stop(60_000),
+  }
+}
+
+/** Polls `read` every 100 ms (a /metrics page per poll costs the attributor little) until it reaches `count`. */
+async function reached(read: () => Promise<number>, count: number, what: string): Promise<void> {
+  const deadline = Date.now() + 300_000
+  while ((await read()) < count) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 100))
   }
 }
 
@@ -143,10 +178,10 @@ async function sinkCaughtUp(world: TestWorld, table: string, count: number): Pro
 }
 
 interface Round {
-  clicks: { rate: number; cpuUs: Record<string, number> }
-  clickLimit: { rate: number; cpuUs: Record<string, number> }
-  conversions: { rate: number; cpuUs: Record<string, number> }
-  conversionLimit: { rate: number; cpuUs: Record<string, number> }
+  clicks: Measured
+  clickLimit: Measured
+  conversions: Measured
+  conversionLimit: Measured
   redisTime: string[]
   clickhouseTime: string[]
   redisBusy: string
@@ -166,18 +201,19 @@ async function round(index: number): Promise<Round> {
     await sinkCaughtUp(world, 'clicks', N)
 
     // 1. Clicks stored.
-    const clickLimit = await measured(N, () =>
+    const clickLimit = await measured(N, ['bench process (durable limit loop)', process.pid], () =>
       durableLimit(world, world.topics.clicks, (pipeline, messages) => {
         for (const m of messages) pipeline.hset(`bench-bare:h${m.offset.slice(-3)}`, m.key!.subarray(0, 9), m.value!.subarray(0, 18))
       }),
     )
-    let attributor = await startAttributor(world)
-    const clickPhase = await measured(N, async () => {
-      await waitFor(() => attributor.attributor.health().ok, (ok) => ok, 60_000, 'the attributor to join its group')
+    let attributor = await attributorProcess(world, `bench-clicks-${index + 1}`)
+    // Ready = in its group, fetching: its start-up (loading, connecting) is not measured.
+    await waitFor(() => attributor.ready(), (ok) => ok, 60_000, 'the attributor to join its group')
+    const clickPhase = await measured(N, ['attributor', attributor.pid], async () => {
       const joinedAt = performance.now()
-      // The clock stops when the attributor's own counter says N clicks are stored (an in-process
-      // read: polling 50,000 keys in Redis would compete with what is measured).
-      await waitFor(() => counter(attributor, 'clickjoin_attributor_clicks_recorded_total'), (n) => n >= N, 300_000, 'clicks recorded')
+      // The clock stops when the attributor's own counter says N clicks are stored (polling
+      // 50,000 keys in Redis would compete with what is measured).
+      await reached(() => attributor.metric('clickjoin_attributor_clicks_recorded_total'), N, 'clicks recorded')
       return N / ((performance.now() - joinedAt) / 1000)
     })
     await waitFor(() => clicksInRedis(redis, world, clicks.map((c) => c.click_id)), (n) => n === N, 60_000, 'every click in Redis')
@@ -189,7 +225,7 @@ async function round(index: number): Promise<Round> {
     }
     await sinkCaughtUp(world, 'postbacks', N)
     const outcomeJson = 'x'.repeat(620)
-    const conversionLimit = await measured(N, () =>
+    const conversionLimit = await measured(N, ['bench process (durable limit loop)', process.pid], () =>
       durableLimit(world, world.topics.conversions, (pipeline, messages) => {
         for (const m of messages) {
           pipeline.set(`bench-bare:b:${m.offset}:${m.key}`, `t:acme:${m.key}\x1f1`, 'EX', 176_400)
@@ -199,24 +235,21 @@ async function round(index: number): Promise<Round> {
       }),
     )
     await redis.config('RESETSTAT')
-    attributor = await startAttributor(world)
-    const conversionPhase = await measured(N, async () => {
-      await waitFor(() => attributor.attributor.health().ok, (ok) => ok, 60_000, 'the attributor to join its group')
+    const profileDir = index === 0 ? process.env['BENCH_CPU_PROFILE_DIR'] : undefined
+    attributor = await attributorProcess(world, `bench-conversions-${index + 1}`, profileDir)
+    await waitFor(() => attributor.ready(), (ok) => ok, 60_000, 'the attributor to join its group')
+    const conversionPhase = await measured(N, ['attributor', attributor.pid], async () => {
       const joinedAt = performance.now()
       // Until the attributor's producer has N outcomes acknowledged by Kafka (its own counter).
-      const decided = () => waitFor(() => counter(attributor, 'clickjoin_attributor_outcomes_published_total'), (n) => n >= N, 300_000, 'every conversion decided')
-      await (index === 0 ? profiled('attributor-conversions', decided) : decided())
+      await reached(() => attributor.metric('clickjoin_attributor_outcomes_published_total'), N, 'every conversion decided')
       return N / ((performance.now() - joinedAt) / 1000)
     })
     const redisBusy = busiestCommands(await redis.info('commandstats'))
     await waitFor(() => outcomeCount(world), (n) => n >= N, 60_000, 'every outcome in the topic')
-    const seconds = async (name: string) =>
-      (await attributor.registry.getSingleMetric(name)!.get()).values
-        .filter((v) => (v as { metricName?: string }).metricName === `${name}_sum`)
-        .map((v) => `${String(v.labels['op'])} ${v.value.toFixed(2)} s`)
-    const redisTime = await seconds('clickjoin_attributor_redis_seconds')
-    const clickhouseTime = await seconds('clickjoin_attributor_clickhouse_seconds')
+    const redisTime = await attributor.secondsByOp('clickjoin_attributor_redis_seconds')
+    const clickhouseTime = await attributor.secondsByOp('clickjoin_attributor_clickhouse_seconds')
     await attributor.stop()
+    if (profileDir) console.log(`  CPU profiles of the attributor process (per thread): ${path.join(profileDir, `bench-conversions-${index + 1}`)}`)
     const bare = await redis.keys('bench-bare:*')
     if (bare.length > 0) await redis.del(bare)
     return { clicks: clickPhase, clickLimit, conversions: conversionPhase, conversionLimit, redisTime, clickhouseTime, redisBusy }
@@ -245,7 +278,7 @@ try {
   const spread = (pick: (r: Round) => number, format?: (n: number) => string) => medianWithRange(rounds.map(pick), format)
   const rateOf = (n: number) => Math.round(n).toLocaleString('en')
   const cpu = (pick: (r: Round) => Record<string, number>) =>
-    Object.keys(processes)
+    Object.keys(pick(rounds[0]!))
       .map((name) => `${name} ${spread((r) => pick(r)[name]!, (n) => n.toFixed(1)).text}`)
       .join('; ')
   console.log(`\nmedian (min–max) of ${RUNS} rounds:`)
@@ -255,8 +288,17 @@ try {
   console.log(`    CPU µs per click, attributor: ${cpu((r) => r.clicks.cpuUs)}`)
   console.log(`    CPU µs per click, durable limit: ${cpu((r) => r.clickLimit.cpuUs)}`)
   console.log(`  conversions decided: ${spread((r) => r.conversions.rate, rateOf).text}/s; durable limit ${spread((r) => r.conversionLimit.rate, rateOf).text}/s; ratio ${conversionRatio.text} (goal ≥ 0.5)`)
-  console.log(`    CPU µs per conversion, attributor (the sink storing outcomes included): ${cpu((r) => r.conversions.cpuUs)}`)
+  console.log(`    CPU µs per conversion, attributor: ${cpu((r) => r.conversions.cpuUs)}`)
   console.log(`    CPU µs per conversion, durable limit: ${cpu((r) => r.conversionLimit.cpuUs)}`)
+  const threads = (pick: (r: Round) => Record<string, number>) =>
+    [...new Set(rounds.flatMap((r) => Object.keys(pick(r))))]
+      .map((name) => ({ name, us: spread((r) => pick(r)[name] ?? 0, (n) => n.toFixed(1)) }))
+      .filter((t) => t.us.median >= 0.5)
+      .sort((a, b) => b.us.median - a.us.median)
+      .map((t) => `${t.name} ${t.us.text}`)
+      .join('; ')
+  console.log(`    by thread (main = JavaScript): attributor process ${threads((r) => r.conversions.threadUs)}`)
+  console.log(`                                   bench process (durable limit) ${threads((r) => r.conversionLimit.threadUs)}`)
   await writeBenchResult('attributor', [
     {
       measure: 'attributor clicks stored',

@@ -210,11 +210,11 @@ export async function startAttributor(world: TestWorld, options: AttributorTestO
 /** The attributor as its own process (`node --import tsx src/server.ts`), for kill -9. */
 export async function spawnAttributor(
   world: TestWorld,
-  options: { graceMs?: number; label: string; redis?: RedisTarget; env?: Record<string, string> },
+  options: { graceMs?: number; label: string; redis?: RedisTarget; env?: Record<string, string>; nodeArgs?: string[] },
 ): Promise<ManagedProcess> {
   const serviceDir = path.resolve(import.meta.dirname, '..')
   const logDir = process.env['ATTRIBUTOR_TEST_LOG_DIR'] ?? (await tempDir('attributor-child'))
-  return startProcess(options.label, process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  return startProcess(options.label, process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', 'src/server.ts'], {
     cwd: serviceDir,
     logFile: path.join(logDir, `${options.label}.log`),
     env: {
