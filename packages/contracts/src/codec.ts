@@ -10,10 +10,15 @@ export class InvalidEventError extends Error {
 
 /** The one wire encoding: JSON of an object that carries its schema version in `v`. */
 export function encodeEvent<S extends EventSchema>(contract: EventContract<S>, value: Static<S>): Buffer {
+  return Buffer.from(encodeEventText(contract, value), 'utf8')
+}
+
+/** The same encoding as text, for callers that store or send it as a string (no Buffer round trip). */
+export function encodeEventText<S extends EventSchema>(contract: EventContract<S>, value: Static<S>): string {
   if (!contract.validator.Check(value)) {
     throw new InvalidEventError(`${contract.name}: ${firstSchemaError(contract, value)}`)
   }
-  return Buffer.from(JSON.stringify(value), 'utf8')
+  return JSON.stringify(value)
 }
 
 /**

@@ -1,5 +1,5 @@
 export { ClickV1, clickV1Contract } from './click.ts'
-export { decodeEvent, encodeEvent, InvalidEventError, type DecodedEvent } from './codec.ts'
+export { decodeEvent, encodeEvent, encodeEventText, InvalidEventError, type DecodedEvent } from './codec.ts'
 export { defineEventContract, type EventContract, type EventOf, type EventSchema } from './contract.ts'
 export {
   DeadLetterV1,

@@ -1,6 +1,6 @@
 import type { Campaign } from '@clickjoin/campaigns'
 import type { ClickIdVerification } from '@clickjoin/click-id'
-import { decodeEvent, encodeEvent, outcomeV1Contract, postbackV1Contract, type OutcomeV1, type PostbackV1 } from '@clickjoin/contracts'
+import { decodeEvent, encodeEventText, outcomeV1Contract, postbackV1Contract, type OutcomeV1, type PostbackV1 } from '@clickjoin/contracts'
 import {
   conversionIdentity,
   decideConversion,
@@ -174,17 +174,16 @@ export function planDecision(facts: PlanFacts): Plan {
     ...(noClickReason ? { noClickReason } : {}),
     nowMs,
   })
-  const base = {
-    kind: 'commit' as const,
-    expectedVersion: previous?.version ?? 0,
-    coldVersion: facts.previous?.tier === 'cold' ? facts.previous.conversion.version : 0,
-  }
-  if (decision.kind === 'duplicate') return { ...base, newVersion: 0, outcome: undefined, outcomeJson: '', statusUpdate: false }
+  const expectedVersion = previous?.version ?? 0
+  const coldVersion = facts.previous?.tier === 'cold' ? facts.previous.conversion.version : 0
+  if (decision.kind === 'duplicate') return { kind: 'commit', expectedVersion, coldVersion, newVersion: 0, outcome: undefined, outcomeJson: '', statusUpdate: false }
   return {
-    ...base,
+    kind: 'commit',
+    expectedVersion,
+    coldVersion,
     newVersion: decision.outcome.version,
     outcome: decision.outcome,
-    outcomeJson: encodeEvent(outcomeV1Contract, decision.outcome).toString('utf8'),
+    outcomeJson: encodeEventText(outcomeV1Contract, decision.outcome),
     statusUpdate: decision.kind === 'status_update',
   }
 }
