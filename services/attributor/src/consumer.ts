@@ -125,7 +125,7 @@ export function createAttributorConsumer(deps: AttributorConsumerDeps, settings:
     // In rounds of ROUND_SIZE, one after the other: a fetch of several MB holds over 10,000
     // postbacks, and one script call of that size keeps every other partition's work waiting.
     await retried(batch, async () => {
-      for (let i = 0; i < candidates.length; i += ROUND_SIZE) await publishBehind(batch, await attributor.attribute(candidates.slice(i, i + ROUND_SIZE)))
+      await attributor.attributeInRounds(candidates, ROUND_SIZE, (appended) => publishBehind(batch, appended))
     })
   }
 

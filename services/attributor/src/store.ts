@@ -33,6 +33,9 @@ import type { ConversionSoFar } from './rules.ts'
 // ---------------------------------------------------------------------------------------------
 type Value = string | number | Buffer
 
+/** Scripts sent again with EVAL after a NOSCRIPT (a fresh or restarted node), in this process. */
+let scriptReloads = 0
+
 interface ScriptSpec<K extends string, A extends string> {
   name: string
   keys: readonly K[]
@@ -55,7 +58,10 @@ function scriptRunner(lua: string) {
     try {
       return await (redis.evalsha as unknown as Eval)(sha, numKeys, values)
     } catch (err) {
-      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return (redis.eval as unknown as Eval)(lua, numKeys, values)
+      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) {
+        scriptReloads++
+        return (redis.eval as unknown as Eval)(lua, numKeys, values)
+      }
       throw err
     }
   }
@@ -372,6 +378,11 @@ export type StoreWriteResult = CommitResult | ParkResult
 
 export interface AttributorStore {
   readonly keys: AttributorKeys
+  /**
+   * How many scripts had to be sent again after a NOSCRIPT so far (this process). A reloaded
+   * script runs after whatever was sent on its connection meanwhile, not in its place.
+   */
+  scriptReloads(): number
   readPostbacks(reads: readonly PostbackRead[]): Promise<PostbackFacts[]>
   readConversions(conversions: readonly ConversionRef[]): Promise<(ConversionSoFar | undefined)[]>
   /** The stored outcome JSON of each (conversion, version), or undefined once expired. */
@@ -448,6 +459,7 @@ export function createAttributorStore(
 
   return {
     keys,
+    scriptReloads: () => scriptReloads,
     async readPostbacks(reads) {
       if (reads.length === 0) return []
       for (const read of reads) {

@@ -1,15 +1,24 @@
-import { describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { CampaignInput } from '@clickjoin/campaigns'
 import { conversionPartitionKey } from '@clickjoin/contracts'
 import { waitFor } from '@clickjoin/local-stack/testing'
+import type { RedisClient } from '@clickjoin/redis'
 import {
   assertRepeatsIdentical,
   attributorSuite,
+  clicksInRedis,
+  connectRedis,
+  createEventWriter,
+  createWorld,
   latestByConversion,
   makeClick,
   makePostback,
+  putCampaigns,
   readOutcomes,
   REDIS_TARGETS,
+  startAttributor,
+  type InProcessAttributor,
+  type TestWorld,
 } from './harness.ts'
 
 const PAIRS = 1_000
@@ -99,5 +108,58 @@ describe.each(REDIS_TARGETS)('postbacks of one conversion are decided in the ord
       .filter(({ p, o }) => !(o && o.version === 2 && o.status === 'rejected' && o.payout === '0' && o.outcome === 'attributed' && o.click_id === p.approved.click_id))
       .map(({ o }) => o)
     expect({ wrong: wrong.length, first: wrong.slice(0, 3) }).toEqual({ wrong: 0, first: [] })
+  })
+})
+
+describe.each(REDIS_TARGETS)('a batch larger than a round is decided in rounds, each reading after the write before it (%s)', (target) => {
+  const CONVERSIONS = 3_000
+  let world: TestWorld
+  let writer: Awaited<ReturnType<typeof createEventWriter>>
+  let redis: RedisClient
+  let attributor: InProcessAttributor | undefined
+  beforeAll(async () => {
+    world = await createWorld('attr_rounds', target)
+    await putCampaigns(world, { order: campaign })
+    writer = await createEventWriter(world)
+    redis = connectRedis(world.redis)
+  })
+  afterAll(async () => {
+    await attributor?.stop()
+    await writer.stop()
+    redis.disconnect()
+    await world.stop()
+  })
+
+  it(`${CONVERSIONS} approvals then their charge-backs, all in the topic before the attributor starts: every one ends rejected, none decided twice`, async () => {
+    const now = Date.now()
+    const clicks = Array.from({ length: CONVERSIONS }, (_, i) => makeClick('order', campaign, now - 60_000 - i))
+    // The clicks first, so every postback finds its click (none parked): only the rounds are tested.
+    const recorder = await startAttributor(world)
+    await writer.clicks(clicks)
+    await waitFor(() => clicksInRedis(redis, world, clicks.map((c) => c.click_id)), (n) => n === CONVERSIONS, 60_000, 'every click in Redis')
+    await recorder.stop()
+
+    // ~2,000 postbacks per partition, fetched together: a round of approvals, then a round of
+    // their charge-backs, whose read is sent behind the approvals' write.
+    await writer.postbacks(clicks.map((c, i) => makePostback(c.click_id, now - 10_000, { txn_id: `round-${i}`, revenue: '20' })))
+    await writer.postbacks(clicks.map((c, i) => makePostback(c.click_id, now - 5_000, { txn_id: `round-${i}`, status: 'rejected' })))
+    attributor = await startAttributor(world)
+    const messages = await waitFor(
+      () => readOutcomes(world),
+      (m) => assertRepeatsIdentical(m).distinct >= 2 * CONVERSIONS,
+      120_000,
+      'two versions of every conversion',
+    )
+    const latest = latestByConversion(messages)
+    const wrong = clicks
+      .map((c, i) => latest.get(`t:acme:round-${i}`))
+      .filter((o) => !(o && o.version === 2 && o.status === 'rejected' && o.payout === '0' && o.outcome === 'attributed'))
+    expect({ wrong: wrong.length, first: wrong.slice(0, 3) }).toEqual({ wrong: 0, first: [] })
+    // A charge-back whose read had not seen its approval would have lost the compare-and-set and
+    // been read and decided again on its own: thousands of reads instead of a few per batch.
+    const reads = (await attributor.registry.getSingleMetric('clickjoin_attributor_redis_seconds')!.get()).values.find(
+      (v) => (v as { metricName?: string }).metricName === 'clickjoin_attributor_redis_seconds_count' && v.labels['op'] === 'read_postbacks',
+    )?.value
+    expect(reads).toBeLessThan(100)
   })
 })
