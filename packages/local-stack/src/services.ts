@@ -27,6 +27,8 @@ export interface StartServiceOptions {
   env: NodeJS.ProcessEnv
   logDir: string
   readyTimeoutMs?: number
+  /** Node options before the entry (e.g. `--cpu-prof` for a benchmark). */
+  nodeArgs?: readonly string[]
 }
 
 /**
@@ -38,7 +40,7 @@ export interface StartServiceOptions {
 export async function startService(spec: ServiceSpec, options: StartServiceOptions): Promise<RunningService> {
   await mkdir(options.logDir, { recursive: true })
   const logFile = path.join(options.logDir, `${spec.name}.log`)
-  const proc = startProcess(spec.name, process.execPath, ['--import', 'tsx', serviceEntry(spec.name)], {
+  const proc = startProcess(spec.name, process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', serviceEntry(spec.name)], {
     cwd: repoRoot,
     env: { ...options.env, PORT: String(spec.port), CLICKJOIN_PARENT_PID: String(process.pid) },
     logFile,
@@ -149,6 +151,8 @@ export async function startPipeline(options: {
   ports: Record<Exclude<ServiceSpec['name'], 'dispatcher'>, number> & { dispatcher?: number; clickhouseHttp: number }
   supervise?: SuperviseOptions
   readyTimeoutMs?: number
+  /** Node options of some services (e.g. `--cpu-prof` for a benchmark). */
+  nodeArgs?: Partial<Record<ServiceSpec['name'], readonly string[]>>
 }): Promise<Pipeline> {
   const env: NodeJS.ProcessEnv = { ...process.env, ...options.env, CLICKHOUSE_HTTP_PORT: String(options.ports.clickhouseHttp) }
   const services: RunningService[] = []
@@ -165,6 +169,7 @@ export async function startPipeline(options: {
           env,
           logDir: options.logDir,
           ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
+          ...(options.nodeArgs?.[name] ? { nodeArgs: options.nodeArgs[name] } : {}),
         })
       const service = await start()
       services.push(service)
