@@ -139,6 +139,7 @@ function traceSeconds(o: {
     ackSum: metricSum(text, 'clickjoin_ingest_kafka_batch_duration_seconds_sum'),
     batches: metricSum(text, 'clickjoin_ingest_kafka_batch_duration_seconds_count'),
     messages: metricSum(text, 'clickjoin_ingest_kafka_batch_messages_sum'),
+    gcSeconds: metricSum(text, 'clickjoin_ingest_nodejs_gc_duration_seconds_sum'),
   })
   let last: { at: number; cpu: Record<string, number>; answered: number; h: ReturnType<typeof histograms> & { sqlSum: number; sql: number } } | undefined
   const sample = async () => {
@@ -162,6 +163,7 @@ function traceSeconds(o: {
           `p99 ${Math.round(percentile(window, 99))} ms | ingest: click ${perMs(h.clickSum - p.h.clickSum, h.clicks - p.h.clicks)} ms, ` +
           `batch→ack ${perMs(h.ackSum - p.h.ackSum, h.batches - p.h.batches)} ms, ${Math.round((h.messages - p.h.messages) / Math.max(1, h.batches - p.h.batches))}/batch, ` +
           `loop delay max ${Math.round(metricSum(text, 'clickjoin_ingest_nodejs_eventloop_lag_max_seconds') * 1_000)} ms, ` +
+          `GC ${Math.round((h.gcSeconds - p.h.gcSeconds) * 1_000)} ms, ` +
           `journaled ${metricSum(text, 'clickjoin_ingest_journal_appended_total')} | sink SQL over HTTP ${h.sql - p.h.sql} queries, ` +
           `${perMs(h.sqlSum - p.h.sqlSum, h.sql - p.h.sql)} ms each | cores: ${cores.join(' ')}`,
       )
@@ -202,6 +204,8 @@ try {
     ports: { ingest: await freePort(), attributor: await freePort(), sink: await freePort(), clickhouseHttp: await freePort() },
   })
   const { ingestUrl, sqlUrl } = pipeline
+  // Each service is started once the one before it is ready, ingest last: the load starts once all are.
+  console.log(`services ready, in starting order: ${pipeline.services.map((s) => `${s.name} ${(s.readyAfterMs / 1_000).toFixed(1)} s`).join(', ')}`)
   const headers = { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }
   for (const [what, body] of [
     ['campaigns/bench', { destination: 'https://shop.example/landing?cid={click_id}', status: 'active', payout: { type: 'cpa', amount: '1' } }],

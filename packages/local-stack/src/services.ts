@@ -14,6 +14,8 @@ export interface RunningService {
   port: number
   /** The current process; a supervised service gets a new one after each restart. */
   process: ManagedProcess
+  /** From its spawn to its first `/readyz` 200 (the latest start's). */
+  readyAfterMs: number
 }
 
 /** Starting order: downstream first, so the edge takes traffic only when the rest is ready. */
@@ -46,6 +48,7 @@ export async function startService(spec: ServiceSpec, options: StartServiceOptio
     logFile,
     echoPrefix: `[${spec.name}] `.padEnd(13),
   })
+  const spawnedAt = performance.now()
   const timeoutMs = options.readyTimeoutMs ?? 120_000
   let lastAnswer = 'no answer yet'
   try {
@@ -68,7 +71,7 @@ export async function startService(spec: ServiceSpec, options: StartServiceOptio
       { cause: err },
     )
   }
-  return { name: spec.name, port: spec.port, process: proc }
+  return { name: spec.name, port: spec.port, process: proc, readyAfterMs: performance.now() - spawnedAt }
 }
 
 export interface SuperviseOptions {
@@ -103,6 +106,7 @@ function supervise(service: RunningService, start: () => Promise<RunningService>
         try {
           const next = await start()
           service.process = next.process
+          service.readyAfterMs = next.readyAfterMs
           if (stopping) return
           options.log(`${service.name} restarted (pid ${next.process.pid})`)
           options.onRestart?.(service)
