@@ -79,11 +79,10 @@ const STATUS_BY_TYPE: Record<string, number> = {
   REQUIRED_PASSWORD: 401,
 }
 
-/** A read-only chDB session, with the database its last USE selected (undefined: not known). */
+/** A read-only chDB session. */
 interface Session {
   client: ClickHouseClient
   ready: Promise<void>
-  database: string | undefined
 }
 
 class SqlRequestError extends Error {
@@ -250,7 +249,7 @@ export function createSqlHttpServer(options: SqlHttpOptions): SqlHttpServer {
       const ready = (async () => {
         for (const statement of [...limits, 'SET readonly = 1']) await client.command({ query: statement })
       })()
-      session = { client, ready, database: undefined }
+      session = { client, ready }
       // A session that could not be set up is not kept: the next request tries again.
       ready.catch(() => sessions.get(key) === session && sessions.delete(key))
     }
@@ -316,14 +315,7 @@ export function createSqlHttpServer(options: SqlHttpOptions): SqlHttpServer {
       const startedAt = performance.now()
       let ok = false
       try {
-        // A USE is a statement of its own in the engine: only when the session's database changes
-        // or the previous query failed (the attributor's lookups, several per second, all name
-        // the same one).
-        if (session.database !== database) {
-          session.database = undefined
-          await session.client.command({ query: `USE \`${database}\`` })
-          session.database = database
-        }
+        await session.client.command({ query: `USE \`${database}\`` })
         const result = await session.client.exec({
           query: sql,
           ...(Object.keys(queryParams).length > 0 ? { query_params: queryParams } : {}),
@@ -335,9 +327,6 @@ export function createSqlHttpServer(options: SqlHttpOptions): SqlHttpServer {
         ok = true
         return Buffer.concat(chunks)
       } finally {
-        // After a failed statement chDB may hold output of its first part (`SELECT 1; DROP …`)
-        // that would lead the next answer on this session: the next query's USE reads it away.
-        if (!ok) session.database = undefined
         options.onQuery?.((performance.now() - startedAt) / 1_000, ok)
       }
     })
