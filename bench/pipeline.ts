@@ -25,6 +25,18 @@ const clicksPerSecond = Number(process.env['BENCH_CLICKS_PER_S'] ?? 2_000)
 const postbacksPerSecond = Number(process.env['BENCH_POSTBACKS_PER_S'] ?? 200)
 const durationS = Number(process.env['BENCH_DURATION_S'] ?? 60)
 const tickMs = 10
+/**
+ * Keep-alive connections of the load generator. A visitor does not wait for another visitor's
+ * answer, but a request of ours waits for a free connection: with C connections, answers slower
+ * than C / rate (64 ms for 128 at 2,000/s) queue every later request in this process.
+ */
+const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 512)
+/** A directory: ingest runs with `--cpu-prof` into it (the profile is written when it stops). */
+const profileIngestDir = process.env['BENCH_PROFILE_INGEST_DIR']
+/** Seconds of the load traced second by second (answers, CPU of every process, ingest's event loop). */
+const traceS = Number(process.env['BENCH_TRACE_S'] ?? 20)
+/** Seconds of produce load (acks=all, from this process) on the fresh broker before the services start. */
+const warmBrokerS = Number(process.env['BENCH_WARM_BROKER_S'] ?? 15)
 const adminToken = 'bench-admin-token'
 const db = 'bench'
 const prefix = `bench_${Date.now().toString(36)}.`
@@ -63,11 +75,115 @@ async function consumerLag(brokers: string[], group: string, topics: string[]): 
   }
 }
 
+/**
+ * A broker that has just started answers its first produce requests slowly (JVM code not yet
+ * compiled); a deployed broker has been running for days. Produces ~2,000 small messages/s with
+ * acks=all to a topic of its own for `seconds`, printing the acks' latency per second.
+ */
+async function warmBroker(brokers: string[], seconds: number): Promise<void> {
+  const kafka = new Kafka({ brokers, clientId: 'bench-warm', logLevel: logLevel.NOTHING })
+  const admin = kafka.admin()
+  await admin.connect()
+  const topic = `${prefix}warmup`
+  await admin.createTopics({ topics: [{ topic, numPartitions: 6 }], waitForLeaders: true })
+  await admin.disconnect()
+  const producer = kafka.producer({ allowAutoTopicCreation: false })
+  await producer.connect()
+  const value = Buffer.alloc(600, 'x')
+  const startedAt = performance.now()
+  for (let second = 1; second <= seconds; second++) {
+    const acks: number[] = []
+    while (performance.now() - startedAt < second * 1_000) {
+      const sentAt = performance.now()
+      await Promise.all(
+        Array.from({ length: 4 }, (_, i) =>
+          producer.send({ topic, acks: -1, messages: Array.from({ length: 5 }, (_, j) => ({ key: `k${i}${j}${sentAt}`, value })) }),
+        ),
+      )
+      acks.push(performance.now() - sentAt)
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    acks.sort((a, b) => a - b)
+    console.log(`  broker warm-up ${second} s: ${acks.length * 20} messages, ack p50 ${percentile(acks, 50).toFixed(1)} / max ${(acks.at(-1) ?? NaN).toFixed(1)} ms`)
+  }
+  await producer.disconnect()
+}
+
+/** Sums the samples of a metric (all label sets) in a Prometheus text page. */
+function metricSum(text: string, name: string, labels = ''): number {
+  const re = new RegExp(`^${name}\\{[^}]*${labels}[^}]*\\} (\\S+)$`, 'gm')
+  return [...text.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0)
+}
+
+/**
+ * Second by second through the first `seconds` of the load, one line each: clicks answered and
+ * still awaited, their p99; from ingest's /metrics the mean time of a click inside ingest, the
+ * mean time of a produce batch to its acknowledgement (as ingest sees it: its event loop's
+ * delays included), messages per batch, the event loop's largest delay, clicks journaled so far;
+ * and the CPU cores of every process (services, broker, Redis, this process) from /proc.
+ */
+function traceSeconds(o: {
+  seconds: number
+  startedAt: number
+  pids: Record<string, number>
+  ingestUrl: string
+  sinkUrl: string
+  answered: () => number
+  awaiting: () => number
+  window: number[]
+}): { stop(): void } {
+  const cpuNow = async () => Object.fromEntries(await Promise.all(Object.entries(o.pids).map(async ([n, pid]) => [n, await cpuSeconds(pid)] as const)))
+  const histograms = (text: string) => ({
+    clickSum: metricSum(text, 'clickjoin_ingest_http_request_duration_seconds_sum', 'route="/c/'),
+    clicks: metricSum(text, 'clickjoin_ingest_http_request_duration_seconds_count', 'route="/c/'),
+    ackSum: metricSum(text, 'clickjoin_ingest_kafka_batch_duration_seconds_sum'),
+    batches: metricSum(text, 'clickjoin_ingest_kafka_batch_duration_seconds_count'),
+    messages: metricSum(text, 'clickjoin_ingest_kafka_batch_messages_sum'),
+    gcSeconds: metricSum(text, 'clickjoin_ingest_nodejs_gc_duration_seconds_sum'),
+  })
+  let last: { at: number; cpu: Record<string, number>; answered: number; h: ReturnType<typeof histograms> & { sqlSum: number; sql: number } } | undefined
+  const sample = async () => {
+    const at = performance.now()
+    const cpu = await cpuNow()
+    const text = await fetch(`${o.ingestUrl}/metrics`).then((r) => r.text())
+    const sinkText = await fetch(`${o.sinkUrl}/metrics`).then((r) => r.text())
+    const h = {
+      ...histograms(text),
+      sqlSum: metricSum(sinkText, 'clickjoin_sink_sql_http_query_duration_seconds_sum'),
+      sql: metricSum(sinkText, 'clickjoin_sink_sql_http_query_duration_seconds_count'),
+    }
+    const answered = o.answered()
+    const window = o.window.splice(0).sort((a, b) => a - b)
+    if (last) {
+      const p = last
+      const perMs = (sum: number, n: number) => (n === 0 ? NaN : (sum / n) * 1_000).toFixed(1)
+      const cores = Object.entries(cpu).map(([n, s]) => `${n} ${((s - p.cpu[n]!) / ((at - p.at) / 1_000)).toFixed(2)}`)
+      console.log(
+        `  t=${String(Math.round((at - o.startedAt) / 1_000)).padStart(2)} s  answered ${answered - p.answered}, awaiting ${o.awaiting()}, ` +
+          `p99 ${Math.round(percentile(window, 99))} ms | ingest: click ${perMs(h.clickSum - p.h.clickSum, h.clicks - p.h.clicks)} ms, ` +
+          `batch→ack ${perMs(h.ackSum - p.h.ackSum, h.batches - p.h.batches)} ms, ${Math.round((h.messages - p.h.messages) / Math.max(1, h.batches - p.h.batches))}/batch, ` +
+          `loop delay max ${Math.round(metricSum(text, 'clickjoin_ingest_nodejs_eventloop_lag_max_seconds') * 1_000)} ms, ` +
+          `GC ${Math.round((h.gcSeconds - p.h.gcSeconds) * 1_000)} ms, ` +
+          `journaled ${metricSum(text, 'clickjoin_ingest_journal_appended_total')} | sink SQL over HTTP ${h.sql - p.h.sql} queries, ` +
+          `${perMs(h.sqlSum - p.h.sqlSum, h.sql - p.h.sql)} ms each | cores: ${cores.join(' ')}`,
+      )
+    }
+    last = { at, cpu, answered, h }
+  }
+  const timer = setInterval(() => {
+    if (performance.now() - o.startedAt > o.seconds * 1_000 + 500) return clearInterval(timer)
+    sample().catch((err: unknown) => console.log(`  trace: ${err instanceof Error ? err.message : String(err)}`))
+  }, 1_000)
+  sample().catch(() => undefined)
+  return { stop: () => clearInterval(timer) }
+}
+
 const loadAtStart = loadavg()
 const dataDir = await mkdtemp(path.join(tmpdir(), 'clickjoin-bench-e2e-'))
 const stack = await startStack({ dataDir, kafkaPort: 0, redisPort: 0, log: (l) => console.log(`[stack] ${l}`) })
 let pipeline: Awaited<ReturnType<typeof startPipeline>> | undefined
 try {
+  if (warmBrokerS > 0) await warmBroker(stack.kafkaBrokers, warmBrokerS)
   pipeline = await startPipeline({
     env: {
       ...stack.env,
@@ -84,9 +200,12 @@ try {
       CLICKHOUSE_DATA_DIR: path.join(dataDir, 'clickhouse'),
     },
     logDir: path.join(dataDir, 'logs'),
+    ...(profileIngestDir ? { nodeArgs: { ingest: ['--cpu-prof', `--cpu-prof-dir=${profileIngestDir}`] } } : {}),
     ports: { ingest: await freePort(), attributor: await freePort(), sink: await freePort(), clickhouseHttp: await freePort() },
   })
   const { ingestUrl, sqlUrl } = pipeline
+  // Each service is started once the one before it is ready, ingest last: the load starts once all are.
+  console.log(`services ready, in starting order: ${pipeline.services.map((s) => `${s.name} ${(s.readyAfterMs / 1_000).toFixed(1)} s`).join(', ')}`)
   const headers = { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }
   for (const [what, body] of [
     ['campaigns/bench', { destination: 'https://shop.example/landing?cid={click_id}', status: 'active', payout: { type: 'cpa', amount: '1' } }],
@@ -97,12 +216,13 @@ try {
   }
 
   // A bounded keep-alive pool: the load generator must stay far lighter than what it measures.
-  const pool = new Pool(ingestUrl, { connections: 128, pipelining: 1 })
+  const pool = new Pool(ingestUrl, { connections, pipelining: 1 })
   const recentClicks: string[] = []
   const ackedAt = new Map<string, number>() // txn_id → epoch ms of the 200
   const clickAnswerMs: number[] = [] // scheduled send → answer, every click
   const postbackAnswerMs: number[] = [] // scheduled send → answer, every postback
   const windowClickMs: number[] = [] // the clicks answered in the current 5 s window
+  const traceWindow: number[] = [] // the clicks answered in the current second (first traceS s)
   const counts = { clicks: 0, clickErrors: 0, postbacks: 0, postbackErrors: 0 }
   let awaiting = 0
   const inFlight = new Set<Promise<void>>()
@@ -112,7 +232,10 @@ try {
     void p.finally(() => {
       const ms = performance.now() - scheduledAt
       into.push(ms)
-      if (into === clickAnswerMs) windowClickMs.push(ms)
+      if (into === clickAnswerMs) {
+        windowClickMs.push(ms)
+        traceWindow.push(ms)
+      }
       awaiting--
       inFlight.delete(p)
     })
@@ -164,6 +287,17 @@ try {
   const insertsAtStart = await sinkInserts(sinkUrl)
   const sinkThreadsAtStart = await cpuSecondsByThread(pids['sink']!)
   const started = performance.now()
+  console.log(`load starts at monotonic ${process.hrtime.bigint() / 1_000n} µs (the clock of a --cpu-prof)`)
+  const trace = traceSeconds({
+    seconds: traceS,
+    startedAt: started,
+    pids: { ...pids, kafka: stack.pids[0] ?? -1, redis: stack.pids[1] ?? -1, bench: process.pid },
+    ingestUrl,
+    sinkUrl,
+    answered: () => clickAnswerMs.length,
+    awaiting: () => awaiting,
+    window: traceWindow,
+  })
   let clicksSent = 0
   let postbacksSent = 0
   let nextReport = 5_000
@@ -184,6 +318,7 @@ try {
     }
     await new Promise((r) => setTimeout(r, tickMs))
   }
+  trace.stop()
   const sendSeconds = (performance.now() - started) / 1_000
   const cpuUsed = Object.fromEntries(
     await Promise.all(Object.entries(pids).map(async ([name, pid]) => [name, (await cpuSeconds(pid)) - cpuAtStart[name]!] as const)),

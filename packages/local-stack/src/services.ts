@@ -14,6 +14,8 @@ export interface RunningService {
   port: number
   /** The current process; a supervised service gets a new one after each restart. */
   process: ManagedProcess
+  /** From its spawn to its first `/readyz` 200 (the latest start's). */
+  readyAfterMs: number
 }
 
 /** Starting order: downstream first, so the edge takes traffic only when the rest is ready. */
@@ -27,6 +29,8 @@ export interface StartServiceOptions {
   env: NodeJS.ProcessEnv
   logDir: string
   readyTimeoutMs?: number
+  /** Node options before the entry (e.g. `--cpu-prof` for a benchmark). */
+  nodeArgs?: readonly string[]
 }
 
 /**
@@ -38,12 +42,13 @@ export interface StartServiceOptions {
 export async function startService(spec: ServiceSpec, options: StartServiceOptions): Promise<RunningService> {
   await mkdir(options.logDir, { recursive: true })
   const logFile = path.join(options.logDir, `${spec.name}.log`)
-  const proc = startProcess(spec.name, process.execPath, ['--import', 'tsx', serviceEntry(spec.name)], {
+  const proc = startProcess(spec.name, process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', serviceEntry(spec.name)], {
     cwd: repoRoot,
     env: { ...options.env, PORT: String(spec.port), CLICKJOIN_PARENT_PID: String(process.pid) },
     logFile,
     echoPrefix: `[${spec.name}] `.padEnd(13),
   })
+  const spawnedAt = performance.now()
   const timeoutMs = options.readyTimeoutMs ?? 120_000
   let lastAnswer = 'no answer yet'
   try {
@@ -66,7 +71,7 @@ export async function startService(spec: ServiceSpec, options: StartServiceOptio
       { cause: err },
     )
   }
-  return { name: spec.name, port: spec.port, process: proc }
+  return { name: spec.name, port: spec.port, process: proc, readyAfterMs: performance.now() - spawnedAt }
 }
 
 export interface SuperviseOptions {
@@ -101,6 +106,7 @@ function supervise(service: RunningService, start: () => Promise<RunningService>
         try {
           const next = await start()
           service.process = next.process
+          service.readyAfterMs = next.readyAfterMs
           if (stopping) return
           options.log(`${service.name} restarted (pid ${next.process.pid})`)
           options.onRestart?.(service)
@@ -149,6 +155,8 @@ export async function startPipeline(options: {
   ports: Record<Exclude<ServiceSpec['name'], 'dispatcher'>, number> & { dispatcher?: number; clickhouseHttp: number }
   supervise?: SuperviseOptions
   readyTimeoutMs?: number
+  /** Node options of some services (e.g. `--cpu-prof` for a benchmark). */
+  nodeArgs?: Partial<Record<ServiceSpec['name'], readonly string[]>>
 }): Promise<Pipeline> {
   const env: NodeJS.ProcessEnv = { ...process.env, ...options.env, CLICKHOUSE_HTTP_PORT: String(options.ports.clickhouseHttp) }
   const services: RunningService[] = []
@@ -165,6 +173,7 @@ export async function startPipeline(options: {
           env,
           logDir: options.logDir,
           ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
+          ...(options.nodeArgs?.[name] ? { nodeArgs: options.nodeArgs[name] } : {}),
         })
       const service = await start()
       services.push(service)

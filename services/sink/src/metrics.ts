@@ -7,6 +7,7 @@ export interface SinkMetrics {
   insertFailures: Counter<'table'>
   rowsRefused: Counter<'table'>
   pendingRows: Gauge
+  sqlQuerySeconds: Histogram<'ok'>
 }
 
 export function createSinkMetrics(
@@ -44,6 +45,13 @@ export function createSinkMetrics(
       name: 'clickjoin_sink_rows_refused_total',
       help: 'Rows ClickHouse refused for their content, set aside in dead_letters',
       labelNames: ['table'],
+      registers: [registry],
+    }),
+    sqlQuerySeconds: new Histogram({
+      name: 'clickjoin_sink_sql_http_query_duration_seconds',
+      help: 'Queries answered over SQL over HTTP (embedded mode): time in the engine, by success',
+      labelNames: ['ok'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
     pendingRows: new Gauge({

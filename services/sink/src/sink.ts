@@ -195,7 +195,14 @@ export function createSinkService(config: SinkConfig, deps: SinkDeps = {}): Sink
 
   let port = config.PORT
   let sqlPort: number | undefined
-  const sqlServer = openSqlSession && createSqlHttpServer({ openSession: openSqlSession, users: config.CLICKHOUSE_HTTP_USERS, log })
+  const sqlServer =
+    openSqlSession &&
+    createSqlHttpServer({
+      openSession: openSqlSession,
+      users: config.CLICKHOUSE_HTTP_USERS,
+      log,
+      onQuery: (seconds, ok) => metrics.sqlQuerySeconds.observe({ ok: String(ok) }, seconds),
+    })
   const components: Component[] = [
     {
       id: 'clickhouse',

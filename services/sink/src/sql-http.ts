@@ -36,6 +36,8 @@ export interface SqlHttpOptions {
   users?: ReadonlyMap<string, string>
   maxQueryBytes?: number
   log: { warn(obj: object, msg?: string): void }
+  /** After each query given to ClickHouse: its time in the engine (queued behind others excluded) and whether it succeeded. */
+  onQuery?: (seconds: number, ok: boolean) => void
 }
 
 const READ_STATEMENTS = ['SELECT', 'WITH', 'SHOW', 'DESCRIBE', 'DESC', 'EXISTS', 'EXPLAIN']
@@ -75,6 +77,12 @@ const STATUS_BY_TYPE: Record<string, number> = {
   TOO_MANY_ROWS_OR_BYTES: 400,
   AUTHENTICATION_FAILED: 401,
   REQUIRED_PASSWORD: 401,
+}
+
+/** A read-only chDB session. */
+interface Session {
+  client: ClickHouseClient
+  ready: Promise<void>
 }
 
 class SqlRequestError extends Error {
@@ -221,7 +229,7 @@ export function createSqlHttpServer(options: SqlHttpOptions): SqlHttpServer {
   const maxQueryBytes = options.maxQueryBytes ?? 1024 * 1024
   const users = options.users ?? new Map<string, string>()
   /** Read-only sessions by their limits ('' = none), most recently used last. */
-  const sessions = new Map<string, { client: ClickHouseClient; ready: Promise<void> }>()
+  const sessions = new Map<string, Session>()
   // One request at a time: `USE <database>` is session state, and chDB runs one query at a time anyway.
   let queue: Promise<unknown> = Promise.resolve()
 
@@ -232,7 +240,7 @@ export function createSqlHttpServer(options: SqlHttpOptions): SqlHttpServer {
   }
 
   /** The read-only session with these limits, opened (limits first, then readonly) on first use. */
-  function sessionFor(limits: readonly string[]): { client: ClickHouseClient; ready: Promise<void> } {
+  function sessionFor(limits: readonly string[]): Session {
     const key = limits.join('; ')
     let session = sessions.get(key)
     if (session) sessions.delete(key)
@@ -304,16 +312,23 @@ export function createSqlHttpServer(options: SqlHttpOptions): SqlHttpServer {
     const output = await serialized(async () => {
       const session = sessionFor(limits)
       await session.ready
-      await session.client.command({ query: `USE \`${database}\`` })
-      const result = await session.client.exec({
-        query: sql,
-        ...(Object.keys(queryParams).length > 0 ? { query_params: queryParams } : {}),
-        // Not a SET: chdb/connection hands default_format to the engine as the output format.
-        clickhouse_settings: { default_format: defaultFormat as DataFormat },
-      })
-      const chunks: Buffer[] = []
-      for await (const chunk of result.stream as AsyncIterable<Buffer | string>) chunks.push(Buffer.from(chunk))
-      return Buffer.concat(chunks)
+      const startedAt = performance.now()
+      let ok = false
+      try {
+        await session.client.command({ query: `USE \`${database}\`` })
+        const result = await session.client.exec({
+          query: sql,
+          ...(Object.keys(queryParams).length > 0 ? { query_params: queryParams } : {}),
+          // Not a SET: chdb/connection hands default_format to the engine as the output format.
+          clickhouse_settings: { default_format: defaultFormat as DataFormat },
+        })
+        const chunks: Buffer[] = []
+        for await (const chunk of result.stream as AsyncIterable<Buffer | string>) chunks.push(Buffer.from(chunk))
+        ok = true
+        return Buffer.concat(chunks)
+      } finally {
+        options.onQuery?.((performance.now() - startedAt) / 1_000, ok)
+      }
     })
     const format = /\bFORMAT\s+([A-Za-z0-9]+)\s*;?\s*$/i.exec(withoutLiteralsAndComments(sql))?.[1] ?? defaultFormat
     const contentType = CONTENT_TYPES.find(([pattern]) => pattern.test(format))?.[1] ?? 'text/plain; charset=UTF-8'

@@ -68,6 +68,23 @@ describe('read-only SQL over HTTP (embedded mode)', () => {
     expect(await json.text()).toBe('{"click_id":"h2"}\n')
   })
 
+  it('reads unqualified names from each request\'s database, also when requests alternate between databases or name an unknown one', async () => {
+    const count = (database: string | undefined, table: string) =>
+      get({ query: `SELECT count() FROM ${table}`, ...(database === undefined ? {} : { database }) }).then(async (r) => `${r.status} ${await r.text()}`)
+    expect(await count(db, 'clicks')).toBe('200 3\n')
+    expect(await count(db, 'clicks')).toBe('200 3\n')
+    expect(await count('system', 'one')).toBe('200 1\n')
+    expect(await count(db, 'clicks')).toMatch(/^200 3\n$/)
+    expect(await count('no_such_database_here', 'clicks')).toMatch(/^404 Code: 81\./)
+    expect(await count(db, 'clicks')).toBe('200 3\n')
+    // No database named: `default`, as ClickHouse does, not the one the previous request named.
+    expect(await count(undefined, 'clicks')).toMatch(/^404 Code: 60\./)
+    // Each query given to ClickHouse is counted on the sink's /metrics, by success.
+    const metrics = await (await fetch(`http://127.0.0.1:${test.sink.port}/metrics`)).text()
+    expect(Number(/^clickjoin_sink_sql_http_query_duration_seconds_count\{[^}]*ok="true"[^}]*\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(5)
+    expect(Number(/^clickjoin_sink_sql_http_query_duration_seconds_count\{[^}]*ok="false"[^}]*\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2)
+  })
+
   it('works with @clickhouse/client query() and a {name:Type} parameter', async () => {
     const rs = await client.query({ query: 'SELECT {n:UInt32} AS n', query_params: { n: 5 }, format: 'JSONEachRow' })
     expect(await rs.json()).toEqual([{ n: 5 }])
