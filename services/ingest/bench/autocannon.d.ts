@@ -22,6 +22,8 @@ declare module 'autocannon' {
     connections?: number
     duration?: number
     pipelining?: number
+    /** Requests per second over all connections (default: as fast as the server answers). */
+    overallRate?: number
     headers?: Record<string, string>
     method?: string
     body?: string

@@ -15,6 +15,12 @@
  * BENCH_SERVERS (only these, e.g. `durable bare,ingest`: a quick look, no summary). Prints each
  * server's raw answer (status line, headers, bytes) and, after each ingest point, what ingest
  * did besides answering: journal fallbacks by reason, Kafka batches, event-loop delay.
+ * BENCH_RATE=<req/s>: every measure at this fixed overall rate instead of as fast as it goes
+ * (autocannon's overallRate): CPU per request compared at the same load, not each server at its
+ * own saturation (where a server that is never idle amortises its event-loop wake-ups best).
+ * BENCH_INGEST_B=<KEY=VALUE,…> (may be empty) runs a second ingest, "ingest B", with these
+ * environment variables added (BENCH_INGEST_B_ENTRY: its entry), measured right after
+ * "ingest" at every point: an interleaved A/B on the same box in one run.
  */
 import autocannon, { type Options } from 'autocannon'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -31,6 +37,7 @@ const duration = Number(process.env['BENCH_DURATION_S'] ?? 8)
 const warmup = Number(process.env['BENCH_WARMUP_S'] ?? 2)
 const runs = Number(process.env['BENCH_RUNS'] ?? 3)
 const connections = connectionCounts[0] ?? 50
+const rate = process.env['BENCH_RATE'] ? { overallRate: Number(process.env['BENCH_RATE']) } : {}
 const ingestDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const ADMIN_TOKEN = 'bench-admin-token'
 
@@ -61,11 +68,17 @@ interface Measure {
   codes: string
 }
 
-async function measure(server: Server, connections: number, watched: Record<string, number>, request: Request = {}): Promise<Measure> {
-  if (warmup > 0) await autocannon({ url: server.url, connections, duration: warmup, ...request })
+async function measure(
+  server: Server,
+  connections: number,
+  watched: Record<string, number>,
+  request: Request = {},
+  atRate: { overallRate?: number } = rate,
+): Promise<Measure> {
+  if (warmup > 0) await autocannon({ url: server.url, connections, duration: warmup, ...atRate, ...request })
   const pids = { [server.name]: server.process.pid, ...watched }
   const before = Object.fromEntries(await Promise.all(Object.entries(pids).map(async ([k, pid]) => [k, await cpuSeconds(pid)] as const)))
-  const result = await autocannon({ url: server.url, connections, duration, ...request })
+  const result = await autocannon({ url: server.url, connections, duration, ...atRate, ...request })
   const answered = Object.values(result.statusCodeStats).reduce((n, s) => n + s.count, 0)
   const cpuUsPerRequest: Record<string, number> = {}
   for (const [k, pid] of Object.entries(pids)) cpuUsPerRequest[k] = (((await cpuSeconds(pid)) - before[k]!) * 1e6) / Math.max(1, answered)
@@ -113,7 +126,7 @@ async function rawAnswer(url: string): Promise<string> {
  * What ingest did besides answering, since the last call: journal fallbacks, refusals, answers
  * by status, Kafka batches, and its event-loop delay (prom-client resets that at each scrape).
  */
-let lastCounters = new Map<string, number>()
+const lastCountersByUrl = new Map<string, Map<string, number>>()
 async function printIngestCounters(url: string, label: string): Promise<void> {
   const text = await fetch(url).then((r) => r.text())
   const now = new Map<string, number>()
@@ -121,6 +134,7 @@ async function printIngestCounters(url: string, label: string): Promise<void> {
     const m = /^(\S+?)(\{[^}]*\})? (\S+)$/.exec(line)
     if (m) now.set(`${m[1]}${(m[2] ?? '').replace(/service="ingest",?/, '').replace(/,?\}/, '}').replace('{}', '')}`, Number(m[3]))
   }
+  const lastCounters = lastCountersByUrl.get(url) ?? new Map<string, number>()
   const delta = (name: string) => (now.get(name) ?? 0) - (lastCounters.get(name) ?? 0)
   const shown = [...now.keys()]
     .filter((k) => /^clickjoin_ingest_(journal_appended_total|rejects_total|http_requests_total\{route="\/c)/.test(k) && delta(k) > 0)
@@ -132,7 +146,7 @@ async function printIngestCounters(url: string, label: string): Promise<void> {
       `${((delta('clickjoin_ingest_kafka_batch_duration_seconds_sum{ok="true"}') / batches) * 1000).toFixed(1)} ms to the ack on average; ` +
       `event-loop delay p99 ${lag('p99')} ms, max ${lag('max')} ms`,
   )
-  lastCounters = now
+  lastCountersByUrl.set(url, now)
 }
 
 const dataDir = await mkdtemp(path.join(tmpdir(), 'clickjoin-bench-'))
@@ -163,6 +177,37 @@ try {
     },
   })
   children.push(ingest)
+  // BENCH_INGEST_B: a second ingest with other settings (or another entry), for an A/B.
+  const ingestBEnv = process.env['BENCH_INGEST_B']
+  const ingestBPort = await freePort()
+  const ingestB =
+    ingestBEnv === undefined
+      ? undefined
+      : startProcess('ingest B', process.execPath, ['--import', 'tsx', process.env['BENCH_INGEST_B_ENTRY'] ?? 'src/server.ts'], {
+          cwd: ingestDir,
+          logFile: path.join(dataDir, 'ingest-b.log'),
+          env: {
+            ...process.env,
+            ...stack.env,
+            NODE_ENV: 'production',
+            LOG_LEVEL: 'warn',
+            PORT: String(ingestBPort),
+            HOST: '127.0.0.1',
+            KAFKA_TOPIC_PREFIX: `${prefix}_`,
+            REDIS_KEY_PREFIX: `${prefix}:`,
+            ADMIN_TOKEN,
+            CLICK_ID_KEYS: '1:bench-click-id-key-0123456789abcdef0123456789',
+            KAFKAJS_NO_PARTITIONER_WARNING: '1',
+            INGEST_JOURNAL_DIR: path.join(dataDir, 'ingest-b-journal'),
+            ...Object.fromEntries(
+              ingestBEnv
+                .split(',')
+                .filter((kv) => kv.includes('='))
+                .map((kv) => [kv.slice(0, kv.indexOf('=')).trim(), kv.slice(kv.indexOf('=') + 1).trim()]),
+            ),
+          },
+        })
+  if (ingestB) children.push(ingestB)
   const bare = startProcess('bare', process.execPath, ['--import', 'tsx', 'bench/bare-redirect.ts'], {
     cwd: ingestDir,
     logFile: path.join(dataDir, 'bare.log'),
@@ -172,6 +217,7 @@ try {
   await Promise.all([
     waitHealthy(`http://127.0.0.1:${ingestPort}/readyz`, ingest),
     waitHealthy(`http://127.0.0.1:${barePort}/healthz`, bare),
+    ...(ingestB ? [waitHealthy(`http://127.0.0.1:${ingestBPort}/readyz`, ingestB)] : []),
   ])
   const put = await fetch(`http://127.0.0.1:${ingestPort}/admin/campaigns/bench`, {
     method: 'PUT',
@@ -208,6 +254,7 @@ try {
     { name: 'durable bare', url: `http://127.0.0.1:${durablePort}/c/bench?pub=p1`, process: durable },
     { name: 'durable kafkajs', url: `http://127.0.0.1:${durableKjsPort}/c/bench?pub=p1`, process: durableKjs },
     { name: 'ingest', url: `http://127.0.0.1:${ingestPort}/c/bench?pub=p1&sub1=s1`, process: ingest },
+    ...(ingestB ? [{ name: 'ingest B', url: `http://127.0.0.1:${ingestBPort}/c/bench?pub=p1&sub1=s1`, process: ingestB }] : []),
   ]
   console.log(
     `autocannon from this process: ${connectionCounts.join(', ')} connections, ${runs} runs of ${duration} s (after ${warmup} s warm-up) each; ` +
@@ -225,6 +272,9 @@ try {
     for (const server of measured) {
       points.push(await sweepPoint(server, c, watched))
       if (server.process === ingest) await printIngestCounters(ingestMetrics, `ingest at ${c} connections (warm-ups included)`)
+      if (ingestB && server.process === ingestB) {
+        await printIngestCounters(`http://127.0.0.1:${ingestBPort}/metrics`, `ingest B at ${c} connections (warm-ups included)`)
+      }
     }
   }
   if (!only) {
@@ -240,6 +290,19 @@ try {
     console.log(
       `ingest / durable bare ${(ingestResult.reqPerS / durableResult.reqPerS).toFixed(2)} (goal ≥ 0.8), ingest / bare 302 ${(ingestResult.reqPerS / bareResult.reqPerS).toFixed(2)} (goal ≥ 0.35), ` +
         `ingest CPU per click / bare 302's ${(ingestResult.cpu['ingest']! / bareResult.cpu['bare 302']!).toFixed(2)}× (goal ≤ 2×)`,
+    )
+    // The same ratio at the same load: the bare 302 held at ingest's best rate and connection
+    // count. At its own best point the bare 302 is saturated (it never sleeps, so every
+    // event-loop wake-up serves many requests); a server that waits for a broker's ack is not.
+    const bareAtIngestRate: Measure[] = []
+    for (let i = 0; i < runs; i++) {
+      bareAtIngestRate.push(await measure(servers[0]!, ingestResult.connections, watched, {}, { overallRate: Math.round(ingestResult.reqPerS) }))
+    }
+    const bareCpuAtRate = median(bareAtIngestRate.map((m) => m.cpuUsPerRequest['bare 302']!))
+    console.log(
+      `bare 302 held at ingest's best rate (${Math.round(ingestResult.reqPerS)} req/s, ${ingestResult.connections} connections): ` +
+        `${spread(bareAtIngestRate.map((m) => m.reqPerS))} req/s, CPU ${spread(bareAtIngestRate.map((m) => m.cpuUsPerRequest['bare 302']!), 1)} µs/request; ` +
+        `ingest CPU per click / bare 302's at the same rate ${(ingestResult.cpu['ingest']! / bareCpuAtRate).toFixed(2)}×`,
     )
 
     // Postbacks: JSON bodies with the partner's token, acknowledged by Kafka, vs a fixed 200.
@@ -275,6 +338,9 @@ try {
         unit: 'µs',
         reference: { label: "bare 302's CPU per request", value: Math.round(bareResult.cpu['bare 302']!) },
         goal: { atMost: 2, of: 'ratio' },
+        detail:
+          `each at its best point; bare 302 held at ingest's rate: ${bareCpuAtRate.toFixed(1)} µs/request, ` +
+          `ratio ${(ingestResult.cpu['ingest']! / bareCpuAtRate).toFixed(2)}×`,
       },
       {
         measure: 'ingest POST /postback, Kafka-acked',

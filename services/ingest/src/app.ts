@@ -15,6 +15,7 @@ import { errorResponses, sendUnavailable } from './plugins/errors.ts'
 import { methodNotAllowedRoutes } from './plugins/method-not-allowed.ts'
 import { requestMetrics, type IngestMetrics } from './plugins/metrics.ts'
 import { rawBodyParsers } from './plugins/raw-body.ts'
+import { lazyRequestLoggers } from './plugins/request-logger.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { clickRoutes } from './routes/clicks.ts'
 import { pixelRoutes } from './routes/pixel.ts'
@@ -123,6 +124,9 @@ export async function buildIngestServer(deps: IngestDeps, options: IngestServerO
     requestIdHeader: 'x-request-id',
     // Unique per replica (a random prefix per process) and cheaper than a UUID per request.
     genReqId: requestIds(),
+    // A request's pino child logger is made only when the request writes a line (at warn, a
+    // click writes none): fastify's default makes one per request.
+    childLoggerFactory: lazyRequestLoggers,
     // A partner typo in an admin body is an error, not a silently dropped field.
     // No type coercion: `"pixel_enabled": null` or `"window_seconds": "5"` is a 400, as the document says.
     // verbose: errors carry their schema, whose description names what is wanted (plugins/errors.ts).

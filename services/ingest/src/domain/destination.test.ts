@@ -1,5 +1,6 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { expandDestination, templateHostIsFixed, UnsafeDestinationError, type MacroValues } from './destination.ts'
+import { expandDestination, templateHostIsFixed, UnsafeDestinationError, type DestinationTemplate, type MacroValues } from './destination.ts'
 
 const values: MacroValues = {
   click_id: 'CID_123-x',
@@ -57,6 +58,74 @@ describe('expandDestination', () => {
   it('turns lone surrogates into U+FFFD instead of throwing', () => {
     expect(expandDestination(campaign('https://shop.example/?p={pub}'), { ...values, pub: '\ud800x' })).toBe(
       'https://shop.example/?p=%EF%BF%BDx&click_id=CID_123-x',
+    )
+  })
+})
+
+/**
+ * expandDestination as it was before templates were compiled (a pattern replace per click): the
+ * compiled one must give the same URL, or refuse the same way, for any template and values.
+ */
+function expandByReplace(campaign: DestinationTemplate, values: MacroValues, passthrough: ReadonlyArray<readonly [string, string]>): string {
+  const MACRO = /\{(click_id|campaign_id|pub|sub[1-5]|src|cr)\}/g
+  const lone = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
+  const wf = (text: string) => text.replace(lone, '\uFFFD')
+  const parse = (text: string) => {
+    try {
+      const url = new URL(text)
+      return url.protocol === 'http:' || url.protocol === 'https:' ? url : undefined
+    } catch {
+      return undefined
+    }
+  }
+  let placed = false
+  let url = campaign.destination.replace(MACRO, (_m, name: keyof MacroValues) => {
+    if (name === 'click_id') placed = true
+    return encodeURIComponent(wf(values[name]))
+  })
+  const extra: Array<readonly [string, string]> = []
+  if (!placed) extra.push([campaign.click_id_param, values.click_id])
+  if (campaign.passthrough) extra.push(...passthrough)
+  if (extra.length > 0) {
+    const hashAt = url.indexOf('#')
+    const base = hashAt === -1 ? url : url.slice(0, hashAt)
+    const fragment = hashAt === -1 ? '' : url.slice(hashAt)
+    const query = extra.map(([k, v]) => `${encodeURIComponent(wf(k))}=${encodeURIComponent(wf(v))}`).join('&')
+    const separator = !base.includes('?') ? '?' : base.endsWith('?') || base.endsWith('&') ? '' : '&'
+    url = `${base}${separator}${query}${fragment}`
+  }
+  const final = parse(url)
+  const expected = templateHostIsFixed(campaign.destination) ? parse(campaign.destination.replace(MACRO, ''))?.origin : undefined
+  if (final === undefined || expected === undefined || final.origin !== expected) throw new UnsafeDestinationError('leaves the host')
+  return final.href
+}
+
+describe('expandDestination (compiled templates)', () => {
+  const macro = fc.constantFrom('{click_id}', '{campaign_id}', '{pub}', '{sub1}', '{sub5}', '{src}', '{cr}', '{sub6}', '{', '}')
+  const piece = fc.oneof(macro, fc.constantFrom('/', '?', '&', '=', '#', 'a', '%20', 'é', '\ud800', ' '), fc.string({ maxLength: 4 }))
+  const template = fc
+    .tuple(fc.constantFrom('https://shop.example', 'http://shop.example:8080', 'https://{pub}.example', 'ftp://x', 'https://a{sub1}'), fc.array(piece, { maxLength: 12 }))
+    .map(([origin, pieces]) => origin + pieces.join(''))
+  const text = fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('', '//evil.example', 'a&b=c', '\ud800x', 'é/?#'))
+  const valuesArb = fc.record({
+    click_id: text, campaign_id: text, pub: text, sub1: text, sub2: text, sub3: text, sub4: text, sub5: text, src: text, cr: text,
+  })
+  const extra = fc.array(fc.tuple(text, text), { maxLength: 3 })
+
+  it('gives the URL the pattern replace gave, or refuses where it refused, for any template and values', () => {
+    fc.assert(
+      fc.property(template, fc.boolean(), valuesArb, extra, (destination, passthrough, values, params) => {
+        const campaign = { destination, click_id_param: 'click_id', passthrough }
+        let expected: string | Error
+        try {
+          expected = expandByReplace(campaign, values, params)
+        } catch (err) {
+          expected = err as Error
+        }
+        if (expected instanceof Error) expect(() => expandDestination(campaign, values, params)).toThrow(UnsafeDestinationError)
+        else expect(expandDestination(campaign, values, params)).toBe(expected)
+      }),
+      { numRuns: 5_000 },
     )
   })
 })

@@ -47,23 +47,57 @@ export function expandDestination(
   values: MacroValues,
   passthroughParams: ReadonlyArray<readonly [string, string]> = [],
 ): string {
-  const template = campaign.destination
-  let placedClickId = false
-  let url = template.replace(MACRO, (_match, name: keyof MacroValues) => {
-    if (name === 'click_id') placedClickId = true
-    return encodeURIComponent(wellFormed(values[name]))
-  })
+  const template = compiledTemplate(campaign.destination)
+  let url = template.texts[0]!
+  for (let i = 0; i < template.macros.length; i++) {
+    url += encodeURIComponent(wellFormed(values[template.macros[i]!])) + template.texts[i + 1]!
+  }
   const extra: Array<readonly [string, string]> = []
-  if (!placedClickId) extra.push([campaign.click_id_param, values.click_id])
+  if (!template.placesClickId) extra.push([campaign.click_id_param, values.click_id])
   if (campaign.passthrough) extra.push(...passthroughParams)
   if (extra.length > 0) url = appendQuery(url, extra)
 
   const final = parseHttpUrl(url)
-  const expected = templateOrigin(template)
-  if (final === undefined || expected === undefined || final.origin !== expected) {
+  if (final === undefined || template.origin === undefined || final.origin !== template.origin) {
     throw new UnsafeDestinationError('the destination would leave the campaign host')
   }
   return final.href
+}
+
+/**
+ * A template split once into its fixed texts and the macros between them (`texts` has one more
+ * entry than `macros`), whether it places the click ID itself, and the origin it names with its
+ * macros blanked (undefined when a macro could choose the host). Expanding is then a
+ * concatenation instead of a pattern replace with a callback per click.
+ */
+interface CompiledTemplate {
+  texts: string[]
+  macros: Array<keyof MacroValues>
+  placesClickId: boolean
+  origin: string | undefined
+}
+
+const compiled = new Map<string, CompiledTemplate>()
+
+/** The compiled form of a template (cached: templates are few). */
+function compiledTemplate(template: string): CompiledTemplate {
+  let entry = compiled.get(template)
+  if (entry === undefined) {
+    const texts: string[] = []
+    const macros: Array<keyof MacroValues> = []
+    let at = 0
+    for (const match of template.matchAll(MACRO)) {
+      texts.push(template.slice(at, match.index))
+      macros.push(match[1] as keyof MacroValues)
+      at = match.index + match[0].length
+    }
+    texts.push(template.slice(at))
+    const origin = !templateHostIsFixed(template) ? undefined : parseHttpUrl(template.replace(MACRO, ''))?.origin
+    entry = { texts, macros, placesClickId: macros.includes('click_id'), origin }
+    if (compiled.size > 10_000) compiled.clear()
+    compiled.set(template, entry)
+  }
+  return entry
 }
 
 /** Adds parameters at the end of the query, before any fragment, without re-encoding the rest. */
@@ -74,19 +108,6 @@ function appendQuery(url: string, params: ReadonlyArray<readonly [string, string
   const query = params.map(([k, v]) => `${encodeURIComponent(wellFormed(k))}=${encodeURIComponent(wellFormed(v))}`).join('&')
   const separator = !base.includes('?') ? '?' : base.endsWith('?') || base.endsWith('&') ? '' : '&'
   return `${base}${separator}${query}${fragment}`
-}
-
-const origins = new Map<string, string | undefined>()
-
-/** The origin the template names, with macros blanked (cached: templates are few). */
-function templateOrigin(template: string): string | undefined {
-  let origin = origins.get(template)
-  if (origin === undefined && !origins.has(template)) {
-    origin = !templateHostIsFixed(template) ? undefined : parseHttpUrl(template.replace(MACRO, ''))?.origin
-    if (origins.size > 10_000) origins.clear()
-    origins.set(template, origin)
-  }
-  return origin
 }
 
 function parseHttpUrl(text: string): URL | undefined {
