@@ -5,11 +5,11 @@
  *
  *   node --import tsx services/attributor/bench/throughput.ts
  *
- * 1. N clicks are produced; the attributor records them all (clicks/s stored), timed from
+ * 1. NC clicks are produced; the attributor records them all (clicks/s stored), timed from
  *    joining its group until the last click is in Redis. The click durable limit: a bare
  *    eachBatch loop over the clicks topic, one HSET per click (same field and value sizes) in
  *    one pipeline per batch.
- * 2. N conversions (all attributable, with a txn_id) are produced; the attributor decides all
+ * 2. N conversions (all attributable, with a txn_id, on the first N clicks) are produced; the attributor decides all
  *    (conversions/s, until N outcomes are acknowledged by Kafka). The conversion durable limit:
  *    a bare loop over the conversions topic writing per message what a decision writes (the
  *    postback record, the conversion hash with its outcome JSON, an outbox entry), one
@@ -31,7 +31,9 @@
  * start-up included (summarise it with services/ingest/bench/profile-summary.ts).
  *
  * Uses KAFKA_BROKERS / REDIS_URL when set, else starts a local Kafka and Redis.
- * BENCH_CONVERSIONS (default 50000) sets N.
+ * BENCH_CONVERSIONS (default 50000) sets N, BENCH_CLICKS (default 200000) NC: a click is
+ * recorded several times faster than a conversion is decided, and 50,000 clicks took under
+ * a second and a half, too short a phase to time.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
@@ -46,6 +48,7 @@ import { clicksInRedis, createEventWriter, createWorld, makeClick, makePostback,
 import { outcomeCount, workloadCampaign } from '../test/workload.ts'
 
 const N = Number(process.env['BENCH_CONVERSIONS'] ?? 50_000)
+const NC = Math.max(N, Number(process.env['BENCH_CLICKS'] ?? 200_000))
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 3)
 const CHUNK = 5_000
 
@@ -53,8 +56,8 @@ const dataDir = await mkdtemp(path.join(tmpdir(), 'attributor-bench-'))
 const stack = await startStack({ dataDir, kafkaPort: 0, redisPort: 0, preferContainers: false, log: () => undefined })
 Object.assign(process.env, stack.env)
 
-/** Reads `topic` start to end with a bare eachBatch loop, writing one pipeline per batch; events/s. */
-async function durableLimit(world: TestWorld, topic: string, writeBatch: (pipeline: ChainableCommander, messages: KafkaMessage[]) => void): Promise<number> {
+/** Reads `topic`'s `count` messages with a bare eachBatch loop, writing one pipeline per batch; events/s. */
+async function durableLimit(world: TestWorld, topic: string, count: number, writeBatch: (pipeline: ChainableCommander, messages: KafkaMessage[]) => void): Promise<number> {
   const kafka = createKafka({ brokers: world.brokers, clientId: 'bench-bare', log: () => undefined })
   const consumer = kafka.consumer({ groupId: uniqueName('bench-bare'), maxBytesPerPartition: 4 * 1024 * 1024 })
   const redis = new Redis(world.redis.url!)
@@ -71,13 +74,13 @@ async function durableLimit(world: TestWorld, topic: string, writeBatch: (pipeli
       writeBatch(pipeline, batch.messages)
       await pipeline.exec()
       read += batch.messages.length
-      if (read >= N && doneAt === 0) doneAt = performance.now()
+      if (read >= count && doneAt === 0) doneAt = performance.now()
     },
   })
-  await waitFor(() => read, (n) => n >= N, 300_000, `bare loop over ${topic}`)
+  await waitFor(() => read, (n) => n >= count, 300_000, `bare loop over ${topic}`)
   await consumer.disconnect()
   redis.disconnect()
-  return N / ((doneAt - firstAt) / 1000)
+  return count / ((doneAt - firstAt) / 1000)
 }
 
 /** The commands Redis spent most time in, from `INFO commandstats`: "evalsha 3.1 s (12 calls, 258 ms each)". */
@@ -194,39 +197,39 @@ async function round(index: number): Promise<Round> {
   try {
     await putCampaigns(world, { load: workloadCampaign })
     const now = Date.now()
-    const clicks = Array.from({ length: N }, (_, i) =>
+    const clicks = Array.from({ length: NC }, (_, i) =>
       makeClick('load', workloadCampaign, now - 60_000, { publisher_id: `pub-${i % 100}`, sub1: i % 3 === 0 ? `s${i % 997}` : '' }),
     )
-    for (let i = 0; i < N; i += CHUNK) await writer.clicks(clicks.slice(i, i + CHUNK))
-    await sinkCaughtUp(world, 'clicks', N)
+    for (let i = 0; i < NC; i += CHUNK) await writer.clicks(clicks.slice(i, i + CHUNK))
+    await sinkCaughtUp(world, 'clicks', NC)
 
     // 1. Clicks stored.
-    const clickLimit = await measured(N, ['bench process (durable limit loop)', process.pid], () =>
-      durableLimit(world, world.topics.clicks, (pipeline, messages) => {
+    const clickLimit = await measured(NC, ['bench process (durable limit loop)', process.pid], () =>
+      durableLimit(world, world.topics.clicks, NC, (pipeline, messages) => {
         for (const m of messages) pipeline.hset(`bench-bare:h${m.offset.slice(-3)}`, m.key!.subarray(0, 9), m.value!.subarray(0, 18))
       }),
     )
     let attributor = await attributorProcess(world, `bench-clicks-${index + 1}`)
     // Ready = in its group, fetching: its start-up (loading, connecting) is not measured.
     await waitFor(() => attributor.ready(), (ok) => ok, 60_000, 'the attributor to join its group')
-    const clickPhase = await measured(N, ['attributor', attributor.pid], async () => {
+    const clickPhase = await measured(NC, ['attributor', attributor.pid], async () => {
       const joinedAt = performance.now()
-      // The clock stops when the attributor's own counter says N clicks are stored (polling
-      // 50,000 keys in Redis would compete with what is measured).
-      await reached(() => attributor.metric('clickjoin_attributor_clicks_recorded_total'), N, 'clicks recorded')
-      return N / ((performance.now() - joinedAt) / 1000)
+      // The clock stops when the attributor's own counter says NC clicks are stored (polling
+      // every key in Redis would compete with what is measured).
+      await reached(() => attributor.metric('clickjoin_attributor_clicks_recorded_total'), NC, 'clicks recorded')
+      return NC / ((performance.now() - joinedAt) / 1000)
     })
-    await waitFor(() => clicksInRedis(redis, world, clicks.map((c) => c.click_id)), (n) => n === N, 60_000, 'every click in Redis')
+    await waitFor(() => clicksInRedis(redis, world, clicks.map((c) => c.click_id)), (n) => n === NC, 60_000, 'every click in Redis')
     await attributor.stop()
 
     // 2. Conversions decided.
     for (let i = 0; i < N; i += CHUNK) {
-      await writer.postbacks(clicks.slice(i, i + CHUNK).map((c, j) => makePostback(c.click_id, c.ts + 60_000, { txn_id: `T-${i + j}` })))
+      await writer.postbacks(clicks.slice(i, Math.min(N, i + CHUNK)).map((c, j) => makePostback(c.click_id, c.ts + 60_000, { txn_id: `T-${i + j}` })))
     }
     await sinkCaughtUp(world, 'postbacks', N)
     const outcomeJson = 'x'.repeat(620)
     const conversionLimit = await measured(N, ['bench process (durable limit loop)', process.pid], () =>
-      durableLimit(world, world.topics.conversions, (pipeline, messages) => {
+      durableLimit(world, world.topics.conversions, N, (pipeline, messages) => {
         for (const m of messages) {
           pipeline.set(`bench-bare:b:${m.offset}:${m.key}`, `t:acme:${m.key}\x1f1`, 'EX', 176_400)
           pipeline.hset(`bench-bare:v:${m.offset}:${m.key}`, 'n', '1', 'o1', outcomeJson)
@@ -261,7 +264,7 @@ async function round(index: number): Promise<Round> {
 }
 
 try {
-  console.log(`attributor throughput bench: ${N} clicks and conversions per round, ${RUNS} rounds, ${stack.sources.kafka} Kafka, ${stack.sources.redis} Redis`)
+  console.log(`attributor throughput bench: ${NC} clicks and ${N} conversions per round, ${RUNS} rounds, ${stack.sources.kafka} Kafka, ${stack.sources.redis} Redis`)
   const rounds: Round[] = []
   for (let i = 0; i < RUNS; i++) {
     const r = await round(i)
@@ -306,7 +309,7 @@ try {
       unit: 'clicks/s',
       reference: { label: 'durable limit (bare loop, same writes, pipelined)', value: Math.round(spread((r) => r.clickLimit.rate).median) },
       goal: { atLeast: 0.5, of: 'ratio' },
-      detail: `${N} clicks, appendfsync always; medians of ${RUNS} rounds, ratio median ${clickRatio.text}`,
+      detail: `${NC} clicks, appendfsync always; medians of ${RUNS} rounds, ratio median ${clickRatio.text}`,
     },
     {
       measure: 'attributor conversions decided, Kafka-acked',
