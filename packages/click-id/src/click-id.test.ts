@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { CLICK_ID_PATTERN, generateClickId, verifyClickId } from './click-id.ts'
+import { CLICK_ID_PATTERN, clickIdTime, generateClickId, verifyClickId } from './click-id.ts'
 import { createClickIdKeyring } from './keyring.ts'
 
 const SECRET_A = 'a-secret-of-at-least-32-bytes-000000'
@@ -33,6 +33,11 @@ describe('generateClickId', () => {
       const id = generateClickId(keyring, nowMs)
       expect(verifyClickId(keyring, id)).toEqual({ valid: true, createdAtMs: nowMs, keyId: 1 })
     }
+  })
+
+  it('carries its creation time, which clickIdTime reads without the key', () => {
+    for (const nowMs of [0, 1, 1_700_000_000_123, Date.now(), 2 ** 48 - 1]) expect(clickIdTime(generateClickId(keyring, nowMs))).toBe(nowMs)
+    for (const other of ['', 'abc', 'x'.repeat(31), `${'A'.repeat(31)}!`, 'A'.repeat(33)]) expect(clickIdTime(other)).toBeUndefined()
   })
 
   it('refuses a time it cannot encode', () => {

@@ -63,6 +63,17 @@ export function verifyClickId(keyring: ClickIdKeyring, id: string): ClickIdVerif
   return { valid: true, createdAtMs: bytes.readUIntBE(TIME_AT, TIME_BYTES), keyId }
 }
 
+/**
+ * The creation time a click ID in the click-ID format carries, without checking its MAC, or
+ * undefined for any other text. Only for IDs this system minted and reads back from its own
+ * topics (the attributor recording ingest's clicks); an ID that comes from outside (a postback,
+ * a pixel) must go through verifyClickId. About a tenth of its cost: no HMAC.
+ */
+export function clickIdTime(id: string): number | undefined {
+  if (!CLICK_ID_PATTERN.test(id)) return undefined
+  return Buffer.from(id.slice(0, 12), 'base64url').readUIntBE(TIME_AT, TIME_BYTES)
+}
+
 function clickIdMac(key: KeyObject, bytes: Buffer): Buffer {
   return createHmac('sha256', key).update(bytes.subarray(0, MAC_AT)).digest()
 }

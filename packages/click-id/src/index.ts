@@ -1,6 +1,7 @@
 export {
   CLICK_ID_LENGTH,
   CLICK_ID_PATTERN,
+  clickIdTime,
   generateClickId,
   verifyClickId,
   type ClickIdVerification,

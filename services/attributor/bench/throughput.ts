@@ -27,8 +27,8 @@
  * while conversions are decided it does store their outcomes (the `conversions` table), as in
  * production.
  *
- * BENCH_CPU_PROFILE_DIR=<dir>: a V8 CPU profile of the first round's deciding attributor process,
- * start-up included (summarise it with services/ingest/bench/profile-summary.ts).
+ * BENCH_CPU_PROFILE_DIR=<dir>: V8 CPU profiles of the first round's two attributor processes
+ * (recording clicks, deciding conversions), start-up included (summarise it with services/ingest/bench/profile-summary.ts).
  *
  * Uses KAFKA_BROKERS / REDIS_URL when set, else starts a local Kafka and Redis.
  * BENCH_CONVERSIONS (default 50000) sets N, BENCH_CLICKS (default 200000) NC: a click is
@@ -209,7 +209,8 @@ async function round(index: number): Promise<Round> {
         for (const m of messages) pipeline.hset(`bench-bare:h${m.offset.slice(-3)}`, m.key!.subarray(0, 9), m.value!.subarray(0, 18))
       }),
     )
-    let attributor = await attributorProcess(world, `bench-clicks-${index + 1}`)
+    const profileDir = index === 0 ? process.env['BENCH_CPU_PROFILE_DIR'] : undefined
+    let attributor = await attributorProcess(world, `bench-clicks-${index + 1}`, profileDir)
     // Ready = in its group, fetching: its start-up (loading, connecting) is not measured.
     await waitFor(() => attributor.ready(), (ok) => ok, 60_000, 'the attributor to join its group')
     const clickPhase = await measured(NC, ['attributor', attributor.pid], async () => {
@@ -238,7 +239,6 @@ async function round(index: number): Promise<Round> {
       }),
     )
     await redis.config('RESETSTAT')
-    const profileDir = index === 0 ? process.env['BENCH_CPU_PROFILE_DIR'] : undefined
     attributor = await attributorProcess(world, `bench-conversions-${index + 1}`, profileDir)
     await waitFor(() => attributor.ready(), (ok) => ok, 60_000, 'the attributor to join its group')
     const conversionPhase = await measured(N, ['attributor', attributor.pid], async () => {
@@ -252,7 +252,7 @@ async function round(index: number): Promise<Round> {
     const redisTime = await attributor.secondsByOp('clickjoin_attributor_redis_seconds')
     const clickhouseTime = await attributor.secondsByOp('clickjoin_attributor_clickhouse_seconds')
     await attributor.stop()
-    if (profileDir) console.log(`  CPU profiles of the attributor process (per thread): ${path.join(profileDir, `bench-conversions-${index + 1}`)}`)
+    if (profileDir) console.log(`  CPU profiles of the attributor processes (per thread): ${path.join(profileDir, `bench-{clicks,conversions}-${index + 1}`)}`)
     const bare = await redis.keys('bench-bare:*')
     if (bare.length > 0) await redis.del(bare)
     return { clicks: clickPhase, clickLimit, conversions: conversionPhase, conversionLimit, redisTime, clickhouseTime, redisBusy }

@@ -128,7 +128,7 @@ export function createAttributorService(config: AttributorServiceConfig, deps: A
     { hotSeconds: config.hotSeconds, intervalMs: config.coldLagProbeIntervalMs ?? 10_000 },
   )
   const consumer = createAttributorConsumer(
-    { kafka, producer, store, attributor, outbox, keyring: deps.keyring, metrics, log, onClicksRecorded: (s) => coldLag.sample(s) },
+    { kafka, producer, store, attributor, outbox, metrics, log, onClicksRecorded: (s) => coldLag.sample(s) },
     {
       topics,
       groupId: config.groupId,

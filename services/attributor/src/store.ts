@@ -107,9 +107,13 @@ return replies
   type Item = { keys: Record<K, Value>; args: Record<A, Value> }
   const run = scriptRunner(lua)
   async function call(redis: RedisClient, items: readonly Item[]): Promise<R[]> {
-    const keys = items.flatMap((item) => spec.keys.map((k) => item.keys[k]))
-    const args = items.flatMap((item) => spec.args.map((a) => item.args[a]))
-    return (await run(redis, keys.length, [...keys, ...args])) as R[]
+    // Every item's keys, then every item's arguments, in one array (a batch of 1,000 is 5,000+ values).
+    const values = new Array<Value>(items.length * (nk + na))
+    let at = 0
+    for (const item of items) for (const k of spec.keys) values[at++] = item.keys[k]
+    const numKeys = at
+    for (const item of items) for (const a of spec.args) values[at++] = item.args[a]
+    return (await run(redis, numKeys, values)) as R[]
   }
   return {
     /**
