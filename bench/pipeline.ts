@@ -19,7 +19,7 @@ import path from 'node:path'
 import { Kafka, logLevel } from 'kafkajs'
 import { Pool } from 'undici'
 import { freePort, startPipeline, startStack } from '@clickjoin/local-stack'
-import { coresByThread, cpuSeconds, cpuSecondsByThread, sinkInserts, writeBenchResult } from '@clickjoin/local-stack/bench'
+import { coresByThread, cpuSeconds, cpuSecondsByThread, metricSum, sinkInserts, writeBenchResult } from '@clickjoin/local-stack/bench'
 
 const clicksPerSecond = Number(process.env['BENCH_CLICKS_PER_S'] ?? 2_000)
 const postbacksPerSecond = Number(process.env['BENCH_POSTBACKS_PER_S'] ?? 200)
@@ -107,12 +107,6 @@ async function warmBroker(brokers: string[], seconds: number): Promise<void> {
     console.log(`  broker warm-up ${second} s: ${acks.length * 20} messages, ack p50 ${percentile(acks, 50).toFixed(1)} / max ${(acks.at(-1) ?? NaN).toFixed(1)} ms`)
   }
   await producer.disconnect()
-}
-
-/** Sums the samples of a metric (all label sets) in a Prometheus text page. */
-function metricSum(text: string, name: string, labels = ''): number {
-  const re = new RegExp(`^${name}\\{[^}]*${labels}[^}]*\\} (\\S+)$`, 'gm')
-  return [...text.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0)
 }
 
 /**

@@ -39,9 +39,20 @@ export function medianWithRange(values: readonly number[], format: (n: number) =
   return { median, text: `${format(median)} (${format(sorted[0] ?? NaN)}–${format(sorted[sorted.length - 1] ?? NaN)})` }
 }
 
+/** Every sample of metric `name` in a Prometheus text page: its label text (without braces) and value. */
+export function metricSamples(text: string, name: string): { labels: string; value: number }[] {
+  return [...text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm'))].map(([, labels, value]) => ({ labels: labels ?? '', value: Number(value) }))
+}
+
+/** The sum of metric `name`'s samples whose label text contains `labels` (all of them when empty). */
+export function metricSum(text: string, name: string, labels = ''): number {
+  return metricSamples(text, name)
+    .filter((s) => s.labels.includes(labels))
+    .reduce((n, s) => n + s.value, 0)
+}
+
 /** The sink's inserts so far, all tables summed (count and rows), from its /metrics at `url`. */
 export async function sinkInserts(url: string): Promise<{ inserts: number; rows: number }> {
   const text = await (await fetch(`${url}/metrics`)).text()
-  const sum = (name: string) => [...text.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0)
-  return { inserts: sum('clickjoin_sink_insert_rows_count'), rows: sum('clickjoin_sink_insert_rows_sum') }
+  return { inserts: metricSum(text, 'clickjoin_sink_insert_rows_count'), rows: metricSum(text, 'clickjoin_sink_insert_rows_sum') }
 }

@@ -23,12 +23,16 @@ export async function tempDir(prefix: string): Promise<string> {
   return mkdtemp(path.join(process.env['CLICKJOIN_TEST_DATA_DIR'] ?? tmpdir(), `${prefix}-`))
 }
 
-/** Polls until `check` returns true (never a fixed sleep); fails with the last observed value. */
+/**
+ * Polls until `check` returns true (never a fixed sleep); fails with the last observed value.
+ * `intervalMs` between reads: longer where a read costs what is being measured.
+ */
 export async function waitFor<T>(
   read: () => Promise<T> | T,
   check: (value: T) => boolean,
   timeoutMs = 10_000,
   what = 'condition',
+  intervalMs = 50,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let last: T | undefined
@@ -36,7 +40,7 @@ export async function waitFor<T>(
     last = await read()
     if (check(last)) return last
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`)
-    await new Promise((r) => setTimeout(r, 50))
+    await new Promise((r) => setTimeout(r, intervalMs))
   }
 }
 

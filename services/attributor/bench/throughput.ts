@@ -41,7 +41,7 @@ import path from 'node:path'
 import { Redis, type ChainableCommander } from 'ioredis'
 import { createKafka, type KafkaMessage } from '@clickjoin/kafka'
 import { freePort, startStack } from '@clickjoin/local-stack'
-import { cpuSeconds, cpuSecondsByThread, medianWithRange, writeBenchResult } from '@clickjoin/local-stack/bench'
+import { cpuSeconds, cpuSecondsByThread, medianWithRange, metricSamples, metricSum, writeBenchResult } from '@clickjoin/local-stack/bench'
 import { uniqueName, waitFor } from '@clickjoin/local-stack/testing'
 import { createColdTierClient } from '../src/cold-tier.ts'
 import { clicksInRedis, createEventWriter, createWorld, makeClick, makePostback, putCampaigns, spawnAttributor, type TestWorld } from '../test/harness.ts'
@@ -145,24 +145,13 @@ async function attributorProcess(world: TestWorld, label: string, profileDir?: s
   })
   const base = `http://127.0.0.1:${port}`
   const page = async () => (await fetch(`${base}/metrics`)).text()
-  const samples = (text: string, name: string) =>
-    [...text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm'))].map(([, labels, value]) => ({ labels: labels ?? '', value: Number(value) }))
   return {
     pid: child.pid,
     ready: async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.ok === true,
-    metric: async (name) => samples(await page(), name).reduce((n, s) => n + s.value, 0),
+    metric: async (name) => metricSum(await page(), name),
     secondsByOp: async (name) =>
-      samples(await page(), `${name}_sum`).map((s) => `${/op="([^"]*)"/.exec(s.labels)?.[1] ?? '?'} ${s.value.toFixed(2)} s`),
+      metricSamples(await page(), `${name}_sum`).map((s) => `${/op="([^"]*)"/.exec(s.labels)?.[1] ?? '?'} ${s.value.toFixed(2)} s`),
     stop: () => child.stop(60_000),
-  }
-}
-
-/** Polls `read` every 100 ms (a /metrics page per poll costs the attributor little) until it reaches `count`. */
-async function reached(read: () => Promise<number>, count: number, what: string): Promise<void> {
-  const deadline = Date.now() + 300_000
-  while ((await read()) < count) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
   }
 }
 
@@ -217,7 +206,8 @@ async function round(index: number): Promise<Round> {
       const joinedAt = performance.now()
       // The clock stops when the attributor's own counter says NC clicks are stored (polling
       // every key in Redis would compete with what is measured).
-      await reached(() => attributor.metric('clickjoin_attributor_clicks_recorded_total'), NC, 'clicks recorded')
+      // Every 100 ms: a /metrics page per poll costs the attributor little.
+      await waitFor(() => attributor.metric('clickjoin_attributor_clicks_recorded_total'), (n) => n >= NC, 300_000, 'clicks recorded', 100)
       return NC / ((performance.now() - joinedAt) / 1000)
     })
     await waitFor(() => clicksInRedis(redis, world, clicks.map((c) => c.click_id)), (n) => n === NC, 60_000, 'every click in Redis')
@@ -244,7 +234,7 @@ async function round(index: number): Promise<Round> {
     const conversionPhase = await measured(N, ['attributor', attributor.pid], async () => {
       const joinedAt = performance.now()
       // Until the attributor's producer has N outcomes acknowledged by Kafka (its own counter).
-      await reached(() => attributor.metric('clickjoin_attributor_outcomes_published_total'), N, 'every conversion decided')
+      await waitFor(() => attributor.metric('clickjoin_attributor_outcomes_published_total'), (n) => n >= N, 300_000, 'every conversion decided', 100)
       return N / ((performance.now() - joinedAt) / 1000)
     })
     const redisBusy = busiestCommands(await redis.info('commandstats'))
