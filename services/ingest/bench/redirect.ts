@@ -156,26 +156,30 @@ try {
   const prefix = `bench_${Date.now().toString(36)}`
   const ingestPort = await freePort()
   const barePort = await freePort()
-    // BENCH_CPU_PROFILE_DIR=<dir>: write a V8 CPU profile of the ingest process there.
+  /** An ingest process for this bench's topics and keys; `env` on top (another setting for an A/B). */
+  const startIngest = (name: string, port: number, entry: string, nodeArgs: string[], env: Record<string, string> = {}) =>
+    startProcess(name, process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
+      cwd: ingestDir,
+      logFile: path.join(dataDir, `${name.replace(/\W+/g, '-')}.log`),
+      env: {
+        ...process.env,
+        ...stack.env,
+        NODE_ENV: 'production',
+        LOG_LEVEL: 'warn',
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        KAFKA_TOPIC_PREFIX: `${prefix}_`,
+        REDIS_KEY_PREFIX: `${prefix}:`,
+        ADMIN_TOKEN,
+        CLICK_ID_KEYS: '1:bench-click-id-key-0123456789abcdef0123456789',
+        KAFKAJS_NO_PARTITIONER_WARNING: '1',
+        INGEST_JOURNAL_DIR: path.join(dataDir, `${name.replace(/\W+/g, '-')}-journal`),
+        ...env,
+      },
+    })
+  // BENCH_CPU_PROFILE_DIR=<dir>: write a V8 CPU profile of the ingest process there.
   const profile = process.env['BENCH_CPU_PROFILE_DIR'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROFILE_DIR']}`] : []
-  const ingest = startProcess('ingest', process.execPath, [...profile, '--import', 'tsx', process.env['BENCH_INGEST_ENTRY'] ?? 'src/server.ts'], {
-    cwd: ingestDir,
-    logFile: path.join(dataDir, 'ingest.log'),
-    env: {
-      ...process.env,
-      ...stack.env,
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'warn',
-      PORT: String(ingestPort),
-      HOST: '127.0.0.1',
-      KAFKA_TOPIC_PREFIX: `${prefix}_`,
-      REDIS_KEY_PREFIX: `${prefix}:`,
-      ADMIN_TOKEN,
-      CLICK_ID_KEYS: '1:bench-click-id-key-0123456789abcdef0123456789',
-      KAFKAJS_NO_PARTITIONER_WARNING: '1',
-      INGEST_JOURNAL_DIR: path.join(dataDir, 'ingest-journal'),
-    },
-  })
+  const ingest = startIngest('ingest', ingestPort, process.env['BENCH_INGEST_ENTRY'] ?? 'src/server.ts', profile)
   children.push(ingest)
   // BENCH_INGEST_B: a second ingest with other settings (or another entry), for an A/B.
   const ingestBEnv = process.env['BENCH_INGEST_B']
@@ -183,30 +187,18 @@ try {
   const ingestB =
     ingestBEnv === undefined
       ? undefined
-      : startProcess('ingest B', process.execPath, ['--import', 'tsx', process.env['BENCH_INGEST_B_ENTRY'] ?? 'src/server.ts'], {
-          cwd: ingestDir,
-          logFile: path.join(dataDir, 'ingest-b.log'),
-          env: {
-            ...process.env,
-            ...stack.env,
-            NODE_ENV: 'production',
-            LOG_LEVEL: 'warn',
-            PORT: String(ingestBPort),
-            HOST: '127.0.0.1',
-            KAFKA_TOPIC_PREFIX: `${prefix}_`,
-            REDIS_KEY_PREFIX: `${prefix}:`,
-            ADMIN_TOKEN,
-            CLICK_ID_KEYS: '1:bench-click-id-key-0123456789abcdef0123456789',
-            KAFKAJS_NO_PARTITIONER_WARNING: '1',
-            INGEST_JOURNAL_DIR: path.join(dataDir, 'ingest-b-journal'),
-            ...Object.fromEntries(
-              ingestBEnv
-                .split(',')
-                .filter((kv) => kv.includes('='))
-                .map((kv) => [kv.slice(0, kv.indexOf('=')).trim(), kv.slice(kv.indexOf('=') + 1).trim()]),
-            ),
-          },
-        })
+      : startIngest(
+          'ingest B',
+          ingestBPort,
+          process.env['BENCH_INGEST_B_ENTRY'] ?? 'src/server.ts',
+          [],
+          Object.fromEntries(
+            ingestBEnv
+              .split(',')
+              .filter((kv) => kv.includes('='))
+              .map((kv) => [kv.slice(0, kv.indexOf('=')).trim(), kv.slice(kv.indexOf('=') + 1).trim()]),
+          ),
+        )
   if (ingestB) children.push(ingestB)
   const bare = startProcess('bare', process.execPath, ['--import', 'tsx', 'bench/bare-redirect.ts'], {
     cwd: ingestDir,
