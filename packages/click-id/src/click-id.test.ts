@@ -1,5 +1,6 @@
+import { createHmac, createSecretKey, randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { CLICK_ID_PATTERN, clickIdTime, generateClickId, verifyClickId } from './click-id.ts'
+import { CLICK_ID_PATTERN, clickIdMac, clickIdTime, generateClickId, verifyClickId } from './click-id.ts'
 import { createClickIdKeyring } from './keyring.ts'
 
 const SECRET_A = 'a-secret-of-at-least-32-bytes-000000'
@@ -123,5 +124,34 @@ describe('verifyClickId', () => {
 
   it('matches the published pattern exactly for generated IDs', () => {
     for (const id of sample) expect(CLICK_ID_PATTERN.test(id)).toBe(true)
+  })
+})
+
+describe('clickIdMac', () => {
+  // Secrets of 32 bytes, exactly one SHA-256 block (64), and over it (HMAC hashes those first).
+  const secrets = [SECRET_A, 'k'.repeat(64), 'long-'.repeat(20), randomBytes(48).toString('base64'), 'ü'.repeat(40)]
+
+  it("equals createHmac's HMAC-SHA256 of the ID's first 17 bytes, for keys shorter, equal to and longer than a block", () => {
+    for (const secret of secrets) {
+      const key = createSecretKey(Buffer.from(secret, 'utf8'))
+      for (let i = 0; i < 2_000; i++) {
+        const bytes = randomBytes(24)
+        const expected = createHmac('sha256', Buffer.from(secret, 'utf8')).update(bytes.subarray(0, 17)).digest()
+        expect(clickIdMac(key, bytes).equals(expected)).toBe(true)
+      }
+    }
+  })
+
+  it("puts createHmac's first 7 bytes in generated IDs, with several keys used in turn", () => {
+    const keys = Object.fromEntries(secrets.map((secret, i) => [i + 1, secret]))
+    for (let round = 0; round < 500; round++) {
+      for (const keyId of [1, 2, 3, 4, 5]) {
+        const ring = createClickIdKeyring({ keys, currentKeyId: keyId })
+        const bytes = Buffer.from(generateClickId(ring, 1_700_000_000_000 + round), 'base64url')
+        const mac = createHmac('sha256', Buffer.from(secrets[keyId - 1]!, 'utf8')).update(bytes.subarray(0, 17)).digest()
+        expect(bytes.subarray(17).equals(mac.subarray(0, 7))).toBe(true)
+        expect(bytes[0]).toBe(keyId)
+      }
+    }
   })
 })

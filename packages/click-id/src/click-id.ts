@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto'
+import { hash, timingSafeEqual, type KeyObject } from 'node:crypto'
 import type { ClickIdKeyring } from './keyring.ts'
 import { takeRandomBytes } from './random-pool.ts'
 
@@ -74,6 +74,50 @@ export function clickIdTime(id: string): number | undefined {
   return Buffer.from(id.slice(0, 12), 'base64url').readUIntBE(TIME_AT, TIME_BYTES)
 }
 
-function clickIdMac(key: KeyObject, bytes: Buffer): Buffer {
-  return createHmac('sha256', key).update(bytes.subarray(0, MAC_AT)).digest()
+/** SHA-256's block: HMAC pads (or first hashes) the key to this length. */
+const SHA256_BLOCK_BYTES = 64
+const SHA256_BYTES = 32
+
+/**
+ * A key's HMAC pads, each followed by room for what is hashed after it:
+ * inner = (K ⊕ ipad) ‖ message (17 bytes), outer = (K ⊕ opad) ‖ inner hash (32 bytes).
+ */
+interface MacBlocks {
+  readonly inner: Buffer
+  readonly outer: Buffer
+}
+
+const macBlocks = new WeakMap<KeyObject, MacBlocks>()
+
+function blocksOf(key: KeyObject): MacBlocks {
+  let blocks = macBlocks.get(key)
+  if (blocks === undefined) {
+    let secret = key.export()
+    if (secret.length > SHA256_BLOCK_BYTES) secret = hash('sha256', secret, 'buffer')
+    // Kept out of logs like the KeyObject: never a property of anything printable.
+    const inner = Buffer.alloc(SHA256_BLOCK_BYTES + MAC_AT)
+    const outer = Buffer.alloc(SHA256_BLOCK_BYTES + SHA256_BYTES)
+    for (let i = 0; i < SHA256_BLOCK_BYTES; i++) {
+      const k = secret[i] ?? 0
+      inner[i] = k ^ 0x36
+      outer[i] = k ^ 0x5c
+    }
+    blocks = { inner, outer }
+    macBlocks.set(key, blocks)
+  }
+  return blocks
+}
+
+/**
+ * HMAC-SHA256(key, bytes 0..16), computed as RFC 2104 defines it,
+ * H((K ⊕ opad) ‖ H((K ⊕ ipad) ‖ m)), with two one-shot `crypto.hash` calls over the key's
+ * precomputed pads: the same bytes as `createHmac`, at about half its cost per click ID (no Hmac
+ * object, no KeyObject unwrapping per call; docs/benchmarks.md, branch `edgecpu3`). The pads are
+ * per-key scratch buffers, so the call must stay synchronous.
+ */
+export function clickIdMac(key: KeyObject, bytes: Buffer): Buffer {
+  const { inner, outer } = blocksOf(key)
+  bytes.copy(inner, SHA256_BLOCK_BYTES, 0, MAC_AT)
+  hash('sha256', inner, 'buffer').copy(outer, SHA256_BLOCK_BYTES)
+  return hash('sha256', outer, 'buffer')
 }

@@ -15,10 +15,15 @@ export function encodeEvent<S extends EventSchema>(contract: EventContract<S>, v
 
 /** The same encoding as text, for callers that store or send it as a string (no Buffer round trip). */
 export function encodeEventText<S extends EventSchema>(contract: EventContract<S>, value: Static<S>): string {
+  assertEvent(contract, value)
+  return JSON.stringify(value)
+}
+
+/** Throws InvalidEventError unless `value` is what the contract allows (what encoders check first). */
+export function assertEvent<S extends EventSchema>(contract: EventContract<S>, value: Static<S>): void {
   if (!contract.validator.Check(value)) {
     throw new InvalidEventError(`${contract.name}: ${firstSchemaError(contract, value)}`)
   }
-  return JSON.stringify(value)
 }
 
 /**

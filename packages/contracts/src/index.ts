@@ -1,4 +1,4 @@
-export { ClickV1, clickV1Contract } from './click.ts'
+export { ClickV1, clickV1Contract, encodeClick } from './click.ts'
 export { decodeEvent, encodeEvent, encodeEventText, InvalidEventError, type DecodedEvent } from './codec.ts'
 export { defineEventContract, type EventContract, type EventOf, type EventSchema } from './contract.ts'
 export {

@@ -1,6 +1,6 @@
 import {
-  clickV1Contract,
   conversionPartitionKey,
+  encodeClick,
   encodeEvent,
   postbackV1Contract,
   type ClickV1,
@@ -38,7 +38,7 @@ export function createEventPublisher(producer: EventProducer, topics: TopicNames
   const browserSend = fallback ? journaledSend(producer, fallback) : (topic: string, message: OutgoingMessage) => producer.send(topic, message)
   return {
     click(click, options) {
-      const message = { key: click.click_id, value: encodeEvent(clickV1Contract, click) }
+      const message = { key: click.click_id, value: encodeClick(click) }
       // A click is the only event of its key (its own click ID): no order to keep behind the journal.
       return options?.browser ? browserSend(topics.clicks, message, false) : producer.send(topics.clicks, message)
     },
