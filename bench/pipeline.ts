@@ -100,6 +100,28 @@ async function consumerLag(brokers: string[], group: string, topics: string[]): 
 }
 
 /**
+ * Waits until every consumer group of the pipeline is Stable with its partitions assigned: a
+ * deployed pipeline's consumers have long joined when a new ingest replica gets traffic, while
+ * here they join as the services start, and the broker's group coordination (rebalances, first
+ * fetches of fresh partitions) competes with the first clicks' produce requests.
+ */
+async function groupsSettled(brokers: string[], groupIds: string[], timeoutMs: number): Promise<number> {
+  const admin = new Kafka({ brokers, clientId: 'bench-groups', logLevel: logLevel.NOTHING }).admin()
+  await admin.connect()
+  const startedAt = performance.now()
+  try {
+    while (performance.now() - startedAt < timeoutMs) {
+      const { groups: described } = await admin.describeGroups(groupIds)
+      if (described.length === groupIds.length && described.every((g) => g.state === 'Stable' && g.members.length > 0)) break
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    return performance.now() - startedAt
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+/**
  * A broker that has just started answers its first produce requests slowly (JVM code not yet
  * compiled); a deployed broker has been running for days. Produces ~2,000 small messages/s with
  * acks=all to a topic of its own for `seconds`, printing the acks' latency per second.
@@ -224,6 +246,8 @@ try {
   const { ingestUrl, sqlUrl } = pipeline
   // Each service is started once the one before it is ready, ingest last: the load starts once all are.
   console.log(`services ready, in starting order: ${pipeline.services.map((s) => `${s.name} ${(s.readyAfterMs / 1_000).toFixed(1)} s`).join(', ')}`)
+  const settledMs = await groupsSettled(stack.kafkaBrokers, Object.values(groups), 30_000)
+  console.log(`consumer groups stable ${(settledMs / 1_000).toFixed(1)} s after that`)
   const headers = { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }
   for (const [what, body] of [
     ['campaigns/bench', { destination: 'https://shop.example/landing?cid={click_id}', status: 'active', payout: { type: 'cpa', amount: '1' } }],
