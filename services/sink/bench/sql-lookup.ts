@@ -16,6 +16,7 @@ import path from 'node:path'
 import { createClient } from '@clickhouse/client'
 import { clickHouseTarget, createClickHouse } from '@clickjoin/clickhouse'
 import { migrateSchema } from '../src/migrations/index.ts'
+import { attributorConversionLookup } from './attributor-lookup.ts'
 import { createSqlHttpServer } from '../src/sql-http.ts'
 
 const parts = Number(process.env['BENCH_PARTS'] ?? 200)
@@ -23,11 +24,6 @@ const rowsPerPart = Number(process.env['BENCH_ROWS_PER_PART'] ?? 50)
 const queries = Number(process.env['BENCH_QUERIES'] ?? 300)
 const idsPerQuery = Number(process.env['BENCH_IDS_PER_QUERY'] ?? 3)
 const db = 'lookup'
-const attributorColumns = `conversion_id, toString(version) AS version, postback_id, click_id, partner_id, event, txn_id,
-  status, outcome, reason, campaign_id, publisher_id, sub1, sub2, sub3, sub4, sub5,
-  toString(toUnixTimestamp64Milli(click_ts)) AS click_ts, toString(toUnixTimestamp64Milli(conversion_ts)) AS conversion_ts,
-  toString(ctit_ms) AS ctit_ms, toString(revenue) AS revenue, toString(payout) AS payout,
-  currency, is_fast, toString(toUnixTimestamp64Milli(updated_at)) AS updated_at`
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined }
 
 const dataDir = await mkdtemp(path.join(tmpdir(), 'sink-sql-lookup-'))
@@ -47,9 +43,8 @@ try {
   const port = await server.listen(0, '127.0.0.1')
   const client = createClient({ url: `http://127.0.0.1:${port}`, keep_alive: { enabled: false } })
   const total = parts * rowsPerPart
-  const ids = (i: number) => `[${Array.from({ length: idsPerQuery }, (_, j) => `'bench:t${(i * 7919 + j * 104729) % (total * 2)}'`).join(',')}]`
-  // The attributor's cold conversion lookup as services/attributor/src/cold-tier.ts sends it.
-  const lookup = (i: number, columns = attributorColumns) => `SELECT ${columns} FROM ${db}.conversions FINAL WHERE conversion_id IN ${ids(i)}`
+  const ids = (i: number) => Array.from({ length: idsPerQuery }, (_, j) => `bench:t${(i * 7919 + j * 104729) % (total * 2)}`)
+  const lookup = (i: number, columns?: string) => attributorConversionLookup(db, ids(i), columns)
   const variants: [string, (i: number) => string][] = [
     ['SELECT 1', () => 'SELECT 1'],
     ["the attributor's lookup", (i) => lookup(i)],
