@@ -8,6 +8,12 @@
  *
  *   node --import tsx services/sink/bench/trickle.ts
  *   SINK_BATCH_MIN_INTERVAL=0 node --import tsx services/sink/bench/trickle.ts   # another setting
+ *   BENCH_LOOKUPS_PER_S=30 node --import tsx services/sink/bench/trickle.ts       # + the attributor's lookups
+ *
+ * BENCH_LOOKUPS_PER_S (default 0) also sends the attributor's cold conversion lookup
+ * (attributor-lookup.ts, BENCH_IDS_PER_LOOKUP IDs of conversions already produced, a new
+ * connection each as the attributor's client) to the sink's SQL over HTTP at that rate: what
+ * those lookups add to the sink's CPU at the pipeline's load.
  *
  * The sink's knobs (SINK_*) come from the environment. Uses KAFKA_BROKERS, else starts a
  * throwaway local broker.
@@ -19,6 +25,7 @@ import { topicNames } from '@clickjoin/contracts'
 import { createBatchingProducer, createKafka, ensureTopics } from '@clickjoin/kafka'
 import { freePort, startKafkaBroker, startService, type KafkaBroker, type RunningService } from '@clickjoin/local-stack'
 import { coresByThread, cpuSeconds, cpuSecondsByThread, sinkInserts } from '@clickjoin/local-stack/bench'
+import { attributorConversionLookup } from './attributor-lookup.ts'
 import { click, encodeClick, encodeOutcome, encodePostback, outcome, postback } from '../test/harness.ts'
 
 const clicksPerS = Number(process.env['BENCH_CLICKS_PER_S'] ?? 2_000)
@@ -26,6 +33,8 @@ const postbacksPerS = Number(process.env['BENCH_POSTBACKS_PER_S'] ?? 200)
 const warmupS = Number(process.env['BENCH_WARMUP_S'] ?? 5)
 const durationS = Number(process.env['BENCH_DURATION_S'] ?? 30)
 const partitions = 6
+const lookupsPerS = Number(process.env['BENCH_LOOKUPS_PER_S'] ?? 0)
+const idsPerLookup = Number(process.env['BENCH_IDS_PER_LOOKUP'] ?? 5)
 const dataDir = await mkdtemp(path.join(tmpdir(), 'sink-trickle-'))
 let broker: KafkaBroker | undefined
 let sink: RunningService | undefined
@@ -138,6 +147,27 @@ try {
     }
   }
 
+  let lookupsSent = 0
+  const lookups = { answered: 0, failed: 0, ms: 0 }
+  function lookUpUntil(elapsedS: number): void {
+    for (; lookupsSent < elapsedS * lookupsPerS; lookupsSent++) {
+      const ids = Array.from({ length: idsPerLookup }, (_, i) => id('v', Math.max(0, postbacks - 1 - ((lookupsSent * 7 + i * 131) % 2_000))))
+      const sentAt = performance.now()
+      fetch(`http://127.0.0.1:${sqlPort}/?default_format=JSONEachRow`, {
+        method: 'POST',
+        body: attributorConversionLookup(db, ids),
+        headers: { connection: 'close' },
+      })
+        .then(async (res) => {
+          await res.text()
+          if (!res.ok) throw new Error(String(res.status))
+          lookups.answered++
+          lookups.ms += performance.now() - sentAt
+        })
+        .catch(() => void lookups.failed++)
+    }
+  }
+
   const started = performance.now()
   let window: { at: number; cpu: number; threads: Map<string, number>; inserts: number; rows: number; clicks: number } | undefined
   const loadAtStart = loadavg()[0]!
@@ -154,6 +184,7 @@ try {
       }
     }
     produceUntil(elapsedS)
+    if (lookupsPerS > 0) lookUpUntil(elapsedS)
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
   if (!window) throw new Error('no measuring window')
@@ -192,6 +223,7 @@ try {
       `produced ${sent} (failed ${failed}); load average ${loadAtStart.toFixed(1)} → ${loadAtEnd.toFixed(1)}`,
       `sink CPU cores ${cores.toFixed(3)}: ${threads.map(([n, c]) => `${n} ${c.toFixed(3)}`).join(', ')}`,
       `CPU µs per event ${Math.round((cores * 1e6) / (clicksPerS + 2 * postbacksPerS))}; inserts ${(inserts / seconds).toFixed(1)}/s, ${Math.round(rows / Math.max(1, inserts))} rows each`,
+      `attributor lookups over SQL over HTTP: ${lookupsPerS}/s of ${idsPerLookup} IDs, ${lookups.answered} answered (${lookups.failed} failed), ${(lookups.ms / Math.max(1, lookups.answered)).toFixed(1)} ms each`,
       `click send → row: ${latency['n']} clicks, p50 ${latency['p50']} ms, p99 ${latency['p99']} ms, max ${latency['max']} ms`,
     ].join('\n'),
   )

@@ -85,6 +85,20 @@ describe('read-only SQL over HTTP (embedded mode)', () => {
     expect(Number(/^clickjoin_sink_sql_http_query_duration_seconds_count\{[^}]*ok="false"[^}]*\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2)
   })
 
+  it('answers a query in the same database right after a failed multi-statement one with its own answer', async () => {
+    const count = () => get({ query: 'SELECT count() FROM clicks', database: db }).then(async (r) => `${r.status} ${await r.text()}`)
+    expect(await count()).toBe('200 3\n')
+    for (const sql of ['SELECT 1; SELECT * FROM no_such_table_here', 'SELECT 7; SELECT 8; SELECT throwIf(1)']) {
+      const failed = await get({ query: sql, database: db })
+      expect(failed.status, sql).toBeGreaterThanOrEqual(400)
+      expect(await count(), sql).toBe('200 3\n')
+      expect(await count(), sql).toBe('200 3\n')
+    }
+    const both = await get({ query: 'SELECT 1; SELECT 2', database: db })
+    expect(`${both.status} ${await both.text()}`).toBe('200 1\n2\n')
+    expect(await count()).toBe('200 3\n')
+  })
+
   it('works with @clickhouse/client query() and a {name:Type} parameter', async () => {
     const rs = await client.query({ query: 'SELECT {n:UInt32} AS n', query_params: { n: 5 }, format: 'JSONEachRow' })
     expect(await rs.json()).toEqual([{ n: 5 }])
