@@ -116,9 +116,11 @@ export function createAttributorConsumer(deps: AttributorConsumerDeps, settings:
     const failures: { message: KafkaMessage; reason: string }[] = []
     const candidates: Candidate[] = []
     for (const message of batch.messages) {
-      const decoded = decodeEvent(postbackV1Contract, message.value)
+      // One string for the decoder and the copy kept for parking.
+      const json = message.value?.toString('utf8')
+      const decoded = decodeEvent(postbackV1Contract, json)
       if (!decoded.ok) failures.push({ message, reason: decoded.reason })
-      else candidates.push({ postback: decoded.value, json: message.value!.toString('utf8'), offset: message.offset, parkedDeadlineMs: undefined })
+      else candidates.push({ postback: decoded.value, json: json!, offset: message.offset, parkedDeadlineMs: undefined })
     }
     await sendDeadLetters(batch, failures)
     // In rounds of ROUND_SIZE, one after the other: a fetch of several MB holds over 10,000

@@ -29,6 +29,8 @@ export interface OutboxPublisher {
 }
 
 const PAGE = 5_000
+/** Bytes per produce call: under the broker's default message.max.bytes (1 MB) for any one partition's share. */
+const MAX_CALL_BYTES = 512 * 1024
 
 /**
  * Decisions reach Kafka through a Redis stream written by the same Lua step that records them,
@@ -43,6 +45,20 @@ export function createOutboxPublisher(deps: {
   metrics: AttributorMetrics
 }): OutboxPublisher {
   const { redis, producer, outcomesTopic, metrics } = deps
+
+  /**
+   * One produce call per ~512 KB, in order (sendInOrder: no queue, no promise per message; a
+   * round's 1,000 outcomes are one call), each resolved once Kafka acknowledged all of it.
+   */
+  async function produceAll(messages: readonly { key: string; value: string }[]): Promise<void> {
+    for (let start = 0; start < messages.length; ) {
+      let end = start
+      let bytes = 0
+      while (end < messages.length && (end === start || bytes + messages[end]!.value.length <= MAX_CALL_BYTES)) bytes += messages[end++]!.value.length
+      await producer.sendInOrder(messages.slice(start, end).map((message) => ({ topic: outcomesTopic, message })))
+      start = end
+    }
+  }
   // One drain per outbox at a time in this process: concurrent drains would only duplicate.
   const running = new Map<string, Promise<number>>()
 
@@ -54,10 +70,10 @@ export function createOutboxPublisher(deps: {
       const entries = (await redis.xrange(outboxKey, '-', end, 'COUNT', PAGE)) as StreamEntry[]
       metrics.redisSeconds.observe({ op: 'outbox_read' }, (performance.now() - started) / 1000)
       if (entries.length === 0) return published
-      await Promise.all(
+      await produceAll(
         entries.map(([, fields]) => {
           const message = fieldsOf(fields)
-          return producer.send(outcomesTopic, { key: message.k ?? '', value: message.v ?? '' })
+          return { key: message.k ?? '', value: message.v ?? '' }
         }),
       )
       metrics.published.inc(entries.length)
@@ -70,7 +86,7 @@ export function createOutboxPublisher(deps: {
   return {
     async publish(entries) {
       if (entries.length === 0) return
-      await Promise.all(entries.map((e) => producer.send(outcomesTopic, { key: e.key, value: e.value })))
+      await produceAll(entries)
       metrics.published.inc(entries.length)
       const byOutbox = new Map<string, string[]>()
       for (const e of entries) {

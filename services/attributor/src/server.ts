@@ -1,7 +1,6 @@
 import Fastify from 'fastify'
 import { createClickIdKeyring } from '@clickjoin/click-id'
 import { topicNames } from '@clickjoin/contracts'
-import { createKafka } from '@clickjoin/kafka'
 import { createRedisClient, duplicateClient, waitReady } from '@clickjoin/redis'
 import {
   componentLifecycle,
@@ -29,11 +28,11 @@ await runService({
 
     const registry = createMetricsRegistry('attributor')
     const metrics = createAttributorMetrics(registry)
-    const kafka = createKafka({
+    const kafka = {
       brokers: env.KAFKA_BROKERS,
       clientId: 'attributor',
-      log: ({ level, message, ...rest }) => log[level === 'error' ? 'error' : 'warn'](rest, message),
-    })
+      log: ({ level, message, ...rest }: { level: string; message: string; [k: string]: unknown }) => log[level === 'error' ? 'error' : 'warn'](rest, message),
+    }
     // One Redis, or a Redis Cluster when REDIS_CLUSTER_NODES is set: the key layout puts what
     // one script touches in one hash slot either way (docs/redis-cluster.md). Reads go out
     // command by command, auto-pipelined per node.

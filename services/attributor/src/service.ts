@@ -3,7 +3,7 @@ import { createConfigStore, type ConfigStore } from '@clickjoin/campaigns'
 import type { ClickIdKeyring } from '@clickjoin/click-id'
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { TopicNames } from '@clickjoin/contracts'
-import { createBatchingProducer, ensureTopics, type Kafka } from '@clickjoin/kafka'
+import { createFastProducer, createKafka, ensureTopics, type KafkaConnectionOptions } from '@clickjoin/kafka'
 import type { Component } from '@clickjoin/service-runtime'
 import { createConversionAttributor } from './attribution.ts'
 import { createColdLagProbe } from './cold-lag.ts'
@@ -56,7 +56,8 @@ export function attributorConfigFromEnv(env: AttributorEnv, topics: TopicNames):
 }
 
 export interface AttributorServiceDeps {
-  kafka: Kafka
+  /** kafkajs consumes and administers; the outcomes go out through @platformatic/kafka (createFastProducer). */
+  kafka: KafkaConnectionOptions
   /**
    * Commands only (no subscriptions); the Lua scripts are defined on it. One Redis or a
    * Cluster (createRedisClient); best with auto-pipelining, as reads go out command by command.
@@ -87,11 +88,14 @@ export interface AttributorService {
 
 /** The attributor composed once, for server.ts and the tests alike. */
 export function createAttributorService(config: AttributorServiceConfig, deps: AttributorServiceDeps): AttributorService {
-  const { kafka, redis, metrics, log } = deps
+  const { redis, metrics, log } = deps
+  const kafka = createKafka(deps.kafka)
   const { topics } = config
   metrics.hotPeriod.set(config.hotSeconds)
 
-  const producer = createBatchingProducer(kafka, { lingerMs: 2, ackTimeoutMs: 15_000 })
+  // The fast producer: kafkajs' encoding of a round's 1,000 outcomes cost the attributor more
+  // CPU than deciding them (docs/benchmarks.md, "Attributor").
+  const producer = createFastProducer(deps.kafka, { lingerMs: 2, ackTimeoutMs: 15_000 })
   const configStore = createConfigStore({
     redis,
     subscriber: deps.subscriber,

@@ -168,7 +168,7 @@ export interface AttributorTestOptions {
 /** The attributor as server.ts composes it (createAttributorService), with test settings. */
 export async function startAttributor(world: TestWorld, options: AttributorTestOptions = {}): Promise<InProcessAttributor> {
   const target = options.redis ?? world.redis
-  const kafka = createKafka({ brokers: world.brokers, clientId: 'attributor-test', log: () => undefined })
+  const kafka = { brokers: world.brokers, clientId: 'attributor-test', log: () => undefined }
   const redis = connectRedis(target)
   const subscriber = connectRedis(target)
   const clickhouse = createColdTierClient(world.clickhouseUrl)
