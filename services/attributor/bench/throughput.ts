@@ -51,6 +51,8 @@ const N = Number(process.env['BENCH_CONVERSIONS'] ?? 50_000)
 const NC = Math.max(N, Number(process.env['BENCH_CLICKS'] ?? 200_000))
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 3)
 const CHUNK = 5_000
+/** Extra flags for the attributor's node (an A/B of V8 settings), e.g. BENCH_ATTRIBUTOR_NODE_ARGS="--max-semi-space-size=64". */
+const ATTRIBUTOR_NODE_ARGS = (process.env['BENCH_ATTRIBUTOR_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '')
 
 const dataDir = await mkdtemp(path.join(tmpdir(), 'attributor-bench-'))
 const stack = await startStack({ dataDir, kafkaPort: 0, redisPort: 0, preferContainers: false, log: () => undefined })
@@ -106,6 +108,8 @@ interface Measured {
   cpuUs: Record<string, number>
   /** CPU µs per event of this process's thread groups (main = JavaScript; chDB's pools; V8 and libuv helpers). */
   threadUs: Record<string, number>
+  /** The same for this process (the world's sink: chDB's threads apart from JavaScript's). */
+  benchThreadUs: Record<string, number>
 }
 
 /**
@@ -116,12 +120,19 @@ async function measured(events: number, own: [string, number], work: () => Promi
   const processes: Record<string, number> = { [own[0]]: own[1], ...(own[1] === process.pid ? {} : { 'bench process (sink)': process.pid }), ...shared }
   const pids = Object.values(processes)
   const before = await Promise.all(pids.map(cpuSeconds))
-  const threadsBefore = await cpuSecondsByThread(own[1])
+  const threadsBefore = await Promise.all([own[1], process.pid].map(cpuSecondsByThread))
   const rate = await work()
   const after = await Promise.all(pids.map(cpuSeconds))
-  const threadsAfter = await cpuSecondsByThread(own[1])
-  const threadUs = Object.fromEntries([...threadsAfter].map(([name, s]) => [name, ((s - (threadsBefore.get(name) ?? 0)) * 1e6) / events]))
-  return { rate, cpuUs: Object.fromEntries(Object.keys(processes).map((name, i) => [name, ((after[i]! - before[i]!) * 1e6) / events])), threadUs }
+  const threadsAfter = await Promise.all([own[1], process.pid].map(cpuSecondsByThread))
+  const [threadUs, benchThreadUs] = threadsAfter.map((byName, p) =>
+    Object.fromEntries([...byName].map(([name, s]) => [name, ((s - (threadsBefore[p]!.get(name) ?? 0)) * 1e6) / events])),
+  )
+  return {
+    rate,
+    cpuUs: Object.fromEntries(Object.keys(processes).map((name, i) => [name, ((after[i]! - before[i]!) * 1e6) / events])),
+    threadUs: threadUs!,
+    benchThreadUs: benchThreadUs!,
+  }
 }
 
 /** The attributor as `npm start` runs it: a process of its own, read through its HTTP endpoints. */
@@ -140,8 +151,11 @@ async function attributorProcess(world: TestWorld, label: string, profileDir?: s
   const child = await spawnAttributor(world, {
     label,
     env: { PORT: String(port) },
-    // One file per thread (tsx's loader has its own): the attributor's is the largest.
-    ...(profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, label)}`] } : {}),
+    nodeArgs: [
+      ...ATTRIBUTOR_NODE_ARGS,
+      // One file per thread (tsx's loader has its own): the attributor's is the largest.
+      ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, label)}`] : []),
+    ],
   })
   const base = `http://127.0.0.1:${port}`
   const page = async () => (await fetch(`${base}/metrics`)).text()
@@ -291,6 +305,7 @@ try {
       .map((t) => `${t.name} ${t.us.text}`)
       .join('; ')
   console.log(`    by thread (main = JavaScript): attributor process ${threads((r) => r.conversions.threadUs)}`)
+  console.log(`                                   bench process (sink) ${threads((r) => r.conversions.benchThreadUs)}`)
   console.log(`                                   bench process (durable limit) ${threads((r) => r.conversionLimit.threadUs)}`)
   await writeBenchResult('attributor', [
     {
