@@ -1,5 +1,6 @@
-import { compatibilityPartitioner, ProduceAcks, Producer } from '@platformatic/kafka'
+import { ProduceAcks, Producer } from '@platformatic/kafka'
 import type { KafkaConnectionOptions } from './client.ts'
+import { javaCompatiblePartitioner } from './murmur2.ts'
 import {
   createQueuedProducer,
   type BatchingProducerOptions,
@@ -39,9 +40,9 @@ function retriable(err: unknown): boolean {
 
 /**
  * The @platformatic/kafka transport: the same produce call as kafkajs' (acks=all, not
- * idempotent, no topic auto-creation, the Java client's murmur2 partitioner — its
- * `compatibilityPartitioner` is `murmur2(key) & 0x7fffffff`, which is kafkajs'
- * `toPositive(murmur2(key))`; its default one, `murmur2(key) >>> 0`, would move keys with a
+ * idempotent, no topic auto-creation, the Java client's murmur2 partitioner — ours, in 32-bit
+ * arithmetic (murmur2.ts), is its `compatibilityPartitioner`, `murmur2(key) & 0x7fffffff`, which
+ * is kafkajs' `toPositive(murmur2(key))`; its default one, `murmur2(key) >>> 0`, would move keys with a
  * negative hash), with a fraction of kafkajs' CPU per message (docs/benchmarks.md, "Ingest at
  * saturation"). Retries and timeouts as kafkajs': `retries` attempts `retryDelay` apart, each
  * request failing after `requestTimeoutMs`, so a send to a dead or frozen broker fails in
@@ -62,7 +63,7 @@ function platformaticTransport(connection: KafkaConnectionOptions): ProduceTrans
     acks: ProduceAcks.ALL,
     idempotent: false,
     autocreateTopics: false,
-    partitioner: compatibilityPartitioner,
+    partitioner: javaCompatiblePartitioner,
   })
   let brokersConnected = 0
   let produceCalls = 0
