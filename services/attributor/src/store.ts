@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { Command } from 'ioredis'
 import type { ClickV1, OutcomeV1 } from '@clickjoin/contracts'
 import { groupBySlot, isCluster, type RedisClient } from '@clickjoin/redis'
 import type { OutboxEntry } from './outbox.ts'
@@ -51,20 +52,34 @@ interface ScriptSpec<K extends string, A extends string> {
  */
 function scriptRunner(lua: string) {
   const sha = createHash('sha1').update(lua).digest('hex')
-  // One array argument (ioredis flattens it): spreading a large batch into a call would
-  // overflow the stack.
-  type Eval = (script: string, numKeys: number, values: Value[]) => Promise<unknown>
   return async (redis: RedisClient, numKeys: number, values: Value[]): Promise<unknown> => {
     try {
-      return await (redis.evalsha as unknown as Eval)(sha, numKeys, values)
+      return await sendNow(redis, 'evalsha', sha, numKeys, values)
     } catch (err) {
       if (err instanceof Error && err.message.startsWith('NOSCRIPT')) {
         scriptReloads++
-        return (redis.eval as unknown as Eval)(lua, numKeys, values)
+        return sendNow(redis, 'eval', lua, numKeys, values)
       }
       throw err
     }
   }
+}
+
+/**
+ * Writes a script call to its node's connection at once, in call order, bypassing ioredis'
+ * auto-pipelining: that keeps one pipeline in flight per node and queues every later command
+ * until all of its replies are in, so a partition's commit waited for the other partitions'
+ * whole round trips and the partitions moved in lockstep (Redis idle while the attributor
+ * planned, and the other way round). A script call is already a whole round's batch: there is
+ * nothing to pipeline it with. The values go in as one array (ioredis flattens it): spreading
+ * a large batch into a call would overflow the stack.
+ */
+function sendNow(redis: RedisClient, name: 'evalsha' | 'eval', script: string, numKeys: number, values: Value[]): Promise<unknown> {
+  // Replies as strings (a bare Command answers Buffers), and any key prefix, as ioredis' own methods set them.
+  const { keyPrefix } = redis.options
+  const command = new Command(name, [script, numKeys, values], { replyEncoding: 'utf8', ...(keyPrefix ? { keyPrefix } : {}) })
+  void redis.sendCommand(command)
+  return command.promise
 }
 
 function defineScript<K extends string, A extends string, R>(spec: ScriptSpec<K, A>) {
