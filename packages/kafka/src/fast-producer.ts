@@ -73,7 +73,8 @@ function platformaticTransport(connection: KafkaConnectionOptions): ProduceTrans
       await producer.connectToBrokers(null)
     },
     async produce(messages, onRetry) {
-      const records = messages.map(({ topic, message }) => toRecord(topic, message))
+      const records = new Array<Message>(messages.length)
+      for (let i = 0; i < messages.length; i++) records[i] = toRecord(messages[i]!.topic, messages[i]!.message)
       const giveUpAt = performance.now() + requestTimeoutMs
       for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, 1_000)) {
         produceCalls++
