@@ -1,6 +1,6 @@
 import { ProduceAcks, Producer } from '@platformatic/kafka'
 import type { KafkaConnectionOptions } from './client.ts'
-import { javaCompatiblePartitioner } from './murmur2.ts'
+import { javaPartitioner } from './murmur2.ts'
 import {
   createQueuedProducer,
   type BatchingProducerOptions,
@@ -63,7 +63,7 @@ function platformaticTransport(connection: KafkaConnectionOptions): ProduceTrans
     acks: ProduceAcks.ALL,
     idempotent: false,
     autocreateTopics: false,
-    partitioner: javaCompatiblePartitioner,
+    partitioner: javaPartitioner,
   })
   let brokersConnected = 0
   let produceCalls = 0
@@ -74,7 +74,8 @@ function platformaticTransport(connection: KafkaConnectionOptions): ProduceTrans
       await producer.connectToBrokers(null)
     },
     async produce(messages, onRetry) {
-      const records = messages.map(({ topic, message }) => toRecord(topic, message))
+      const records = new Array<Message>(messages.length)
+      for (let i = 0; i < messages.length; i++) records[i] = toRecord(messages[i]!.topic, messages[i]!.message)
       const giveUpAt = performance.now() + requestTimeoutMs
       for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, 1_000)) {
         produceCalls++

@@ -211,21 +211,42 @@ export function createQueuedProducer(transport: ProduceTransport, options: Batch
     }, lingerMs)
   }
 
+  // The batch's byte count, from takeBatch (for onBatch and the queue's total).
+  let takenBytes = 0
+
+  /**
+   * The next batch, in queue order, skipping what timed out before it was sent. When the whole
+   * queue fits (the common case: a batch goes as soon as a slot frees), the queue array itself
+   * becomes the batch: no copy, no pass over what stays.
+   */
   function takeBatch(): Pending[] {
-    const batch: Pending[] = []
+    const taken = queue
     let bytes = 0
     let i = 0
-    for (; i < queue.length; i++) {
-      const p = queue[i]!
-      if (p.settled) continue // timed out before it was sent: never write it
-      if (batch.length >= maxBatchMessages || (batch.length > 0 && bytes + p.bytes > maxBatchBytes)) break
+    let skipped = 0
+    for (; i < taken.length; i++) {
+      const p = taken[i]!
+      if (p.settled) {
+        skipped++ // timed out before it was sent: never write it
+        continue
+      }
+      if (i - skipped >= maxBatchMessages || (i > skipped && bytes + p.bytes > maxBatchBytes)) break
       p.sent = true
-      batch.push(p)
       bytes += p.bytes
     }
-    queue = queue.slice(i)
-    queuedBytes = queue.reduce((n, p) => n + p.bytes, 0)
-    return batch
+    takenBytes = bytes
+    let batch: Pending[]
+    if (i === taken.length) {
+      queue = []
+      queuedBytes = 0
+      batch = taken
+    } else {
+      queue = taken.slice(i)
+      queuedBytes -= bytes
+      for (let j = 0; j < i; j++) if (taken[j]!.settled) queuedBytes -= taken[j]!.bytes
+      batch = taken.slice(0, i)
+    }
+    return skipped === 0 ? batch : batch.filter((p) => p.sent)
   }
 
   // One timer for every outstanding message (not one per message: a timer per click was a
@@ -254,32 +275,30 @@ export function createQueuedProducer(transport: ProduceTransport, options: Batch
 
   async function sendNextBatch(): Promise<void> {
     const batch = takeBatch()
-    if (batch.length > 0) sentBatches.add(batch)
-    if (batch.length > 0) {
-      let bytes = 0
-      for (const p of batch) bytes += p.bytes
-      const started = performance.now()
-      let error: Error | undefined
-      try {
-        await transport.produce(batch, noteFailure)
-        lastError = undefined
-      } catch (err) {
-        error = new KafkaUnavailableError(`Kafka did not acknowledge the batch: ${noteFailure(err)}`, {
-          cause: err,
-        })
-      }
-      counters.batches++
-      if (error) counters.messagesFailed += batch.length
-      else counters.messagesAcked += batch.length
-      options.onBatch?.({
-        messages: batch.length,
-        bytes,
-        durationMs: performance.now() - started,
-        ok: !error,
+    if (batch.length === 0) return
+    const bytes = takenBytes
+    sentBatches.add(batch)
+    const started = options.onBatch ? performance.now() : 0
+    let error: Error | undefined
+    try {
+      await transport.produce(batch, noteFailure)
+      lastError = undefined
+    } catch (err) {
+      error = new KafkaUnavailableError(`Kafka did not acknowledge the batch: ${noteFailure(err)}`, {
+        cause: err,
       })
-      sentBatches.delete(batch)
-      for (const p of batch) settle(p, error)
     }
+    counters.batches++
+    if (error) counters.messagesFailed += batch.length
+    else counters.messagesAcked += batch.length
+    options.onBatch?.({
+      messages: batch.length,
+      bytes,
+      durationMs: performance.now() - started,
+      ok: !error,
+    })
+    sentBatches.delete(batch)
+    for (const p of batch) settle(p, error)
   }
 
   let reconnectTimer: NodeJS.Timeout | undefined
