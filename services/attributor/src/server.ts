@@ -34,8 +34,8 @@ await runService({
       log: ({ level, message, ...rest }: { level: string; message: string; [k: string]: unknown }) => log[level === 'error' ? 'error' : 'warn'](rest, message),
     }
     // One Redis, or a Redis Cluster when REDIS_CLUSTER_NODES is set: the key layout puts what
-    // one script touches in one hash slot either way (docs/redis-cluster.md). Reads go out
-    // command by command, auto-pipelined per node.
+    // one script touches in one hash slot either way (docs/redis-cluster.md). Script calls go
+    // straight to their node; the few single-key commands are auto-pipelined.
     const redis = createRedisClient({
       ...(env.REDIS_CLUSTER_NODES ? { clusterNodes: env.REDIS_CLUSTER_NODES.join(',') } : { url: env.REDIS_URL }),
       connectionName: 'attributor',

@@ -60,7 +60,7 @@ export interface AttributorServiceDeps {
   kafka: KafkaConnectionOptions
   /**
    * Commands only (no subscriptions); the Lua scripts are defined on it. One Redis or a
-   * Cluster (createRedisClient); best with auto-pipelining, as reads go out command by command.
+   * Cluster (createRedisClient), with auto-pipelining for the few single-key commands (scripts bypass it).
    */
   redis: RedisClient
   /** A second connection for the config store's change subscription. */

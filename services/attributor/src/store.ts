@@ -23,8 +23,8 @@ import type { ConversionSoFar } from './rules.ts'
  * a named object, so no caller indexes `results[3 * i + 1]` or counts positional ARGV. The key
  * layout is in redis-state.ts and docs/redis-cluster.md. Works on one Redis and on a Redis
  * Cluster alike: every script call touches the keys of one shard (one hash slot), a batch
- * makes one call per shard it touches, and reads are single-key commands issued together
- * (auto-pipelined per node by the client).
+ * makes one call per shard it touches, written to its node's connection at once; the few
+ * single-key commands are issued together (auto-pipelined per node by the client).
  */
 
 // ---------------------------------------------------------------------------------------------
@@ -46,9 +46,9 @@ interface ScriptSpec<K extends string, A extends string> {
 
 /**
  * Runs a script by its SHA, loading it with EVAL where the node does not have it yet (a fresh
- * or restarted node). EVALSHA rather than ioredis' defineCommand: auto-pipelining routes a
- * known command by its first key, but a custom command by its first argument, which for a
- * batch script is the key count (wrong node on a cluster).
+ * or restarted node). EVALSHA rather than ioredis' defineCommand, whose command a cluster
+ * client may route by its first argument, the key count (wrong node); EVALSHA is routed by its
+ * first key.
  */
 function scriptRunner(lua: string) {
   const sha = createHash('sha1').update(lua).digest('hex')
