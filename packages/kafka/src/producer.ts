@@ -211,15 +211,12 @@ export function createQueuedProducer(transport: ProduceTransport, options: Batch
     }, lingerMs)
   }
 
-  // The batch's byte count, from takeBatch (for onBatch and the queue's total).
-  let takenBytes = 0
-
   /**
    * The next batch, in queue order, skipping what timed out before it was sent. When the whole
    * queue fits (the common case: a batch goes as soon as a slot frees), the queue array itself
-   * becomes the batch: no copy, no pass over what stays.
+   * becomes the batch: no copy, no pass over what stays. Returns it with its byte count.
    */
-  function takeBatch(): Pending[] {
+  function takeBatch(): { batch: Pending[]; bytes: number } {
     const taken = queue
     let bytes = 0
     let i = 0
@@ -234,7 +231,6 @@ export function createQueuedProducer(transport: ProduceTransport, options: Batch
       p.sent = true
       bytes += p.bytes
     }
-    takenBytes = bytes
     let batch: Pending[]
     if (i === taken.length) {
       queue = []
@@ -246,7 +242,7 @@ export function createQueuedProducer(transport: ProduceTransport, options: Batch
       for (let j = 0; j < i; j++) if (taken[j]!.settled) queuedBytes -= taken[j]!.bytes
       batch = taken.slice(0, i)
     }
-    return skipped === 0 ? batch : batch.filter((p) => p.sent)
+    return { batch: skipped === 0 ? batch : batch.filter((p) => p.sent), bytes }
   }
 
   // One timer for every outstanding message (not one per message: a timer per click was a
@@ -274,9 +270,8 @@ export function createQueuedProducer(transport: ProduceTransport, options: Batch
   }
 
   async function sendNextBatch(): Promise<void> {
-    const batch = takeBatch()
+    const { batch, bytes } = takeBatch()
     if (batch.length === 0) return
-    const bytes = takenBytes
     sentBatches.add(batch)
     const started = options.onBatch ? performance.now() : 0
     let error: Error | undefined
