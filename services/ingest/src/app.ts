@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import fastifySwagger from '@fastify/swagger'
 import underPressure from '@fastify/under-pressure'
 import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:http'
 import type { Registry } from 'prom-client'
 import type { ConfigStore, PublisherStore } from '@clickjoin/campaigns'
 import type { ClickIdKeyring } from '@clickjoin/click-id'
@@ -17,7 +18,9 @@ import { requestMetrics, type IngestMetrics } from './plugins/metrics.ts'
 import { rawBodyParsers } from './plugins/raw-body.ts'
 import { lazyRequestLoggers } from './plugins/request-logger.ts'
 import { adminRoutes } from './routes/admin.ts'
+import { createClickRecorder, type ClickRecorder } from './routes/click-recorder.ts'
 import { clickRoutes } from './routes/clicks.ts'
+import { createFastClickPath, type FastClickPath, type RequestHandler } from './routes/fast-click.ts'
 import { pixelRoutes } from './routes/pixel.ts'
 import { postbackRoutes } from './routes/postbacks.ts'
 import { Type } from '@sinclair/typebox'
@@ -52,8 +55,8 @@ export interface IngestDeps {
 }
 
 /** The ingest edge as a fastify plugin: every route, hook and error format. */
-export const ingestApp: FastifyPluginAsync<IngestDeps> = fp(
-  async (app: FastifyInstance, deps: IngestDeps) => {
+export const ingestApp: FastifyPluginAsync<IngestDeps & { clicks: ClickRecorder }> = fp(
+  async (app: FastifyInstance, deps: IngestDeps & { clicks: ClickRecorder }) => {
     const { settings } = deps
     app.addSchema(ErrorBody)
     await app.register(errorResponses, { retryAfterSeconds: settings.retryAfterSeconds })
@@ -106,6 +109,15 @@ export interface IngestServerOptions {
   logger: FastifyServerOptions['logger']
   bodyLimitBytes: number
   trustProxy: boolean
+  /** Serve plain tracking-link clicks before fastify (routes/fast-click.ts); default true. */
+  fastClickPath?: boolean
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The tracking link's fast path, when it is on. */
+    fastClickPath: FastClickPath | undefined
+  }
 }
 
 /** `<12 random hex digits>-<counter in base 36>`: unique across replicas and restarts. */
@@ -117,7 +129,19 @@ function requestIds(): () => string {
 
 /** A fastify instance with the ingest app registered: what server.ts listens with, and tests inject into. */
 export async function buildIngestServer(deps: IngestDeps, options: IngestServerOptions): Promise<FastifyInstance> {
+  // Set once the app is ready; until then every request is fastify's.
+  const front: { fastPath: FastClickPath | undefined } = { fastPath: undefined }
   const app = fastify({
+    // node's HTTP server as fastify makes it, with the tracking link's fast path in front.
+    serverFactory: (handler: RequestHandler, opts: Record<string, unknown>) => {
+      const server = createServer((req, res) => (front.fastPath ? front.fastPath.handle(req, res, handler) : handler(req, res)))
+      server.keepAliveTimeout = opts['keepAliveTimeout'] as number
+      server.requestTimeout = opts['requestTimeout'] as number
+      server.setTimeout(opts['connectionTimeout'] as number)
+      const maxRequestsPerSocket = opts['maxRequestsPerSocket'] as number | undefined
+      if (maxRequestsPerSocket !== undefined && maxRequestsPerSocket > 0) server.maxRequestsPerSocket = maxRequestsPerSocket
+      return server
+    },
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimitBytes,
     trustProxy: options.trustProxy,
@@ -134,7 +158,28 @@ export async function buildIngestServer(deps: IngestDeps, options: IngestServerO
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
     return503OnClosing: true,
   })
-  await app.register(ingestApp, deps)
+  const clicks = createClickRecorder(deps)
+  await app.register(ingestApp, { ...deps, clicks })
+  let closing = false
+  app.addHook('preClose', (done) => {
+    closing = true
+    done()
+  })
+  // fastify writes two lines per request at info and below: those requests stay fastify's.
+  const linesPerRequest = (app.log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('info') ?? false
+  const underPressure = deps.settings.maxEventLoopDelayMs > 0 ? () => app.isUnderPressure() : () => false
+  const path =
+    options.fastClickPath === false || linesPerRequest
+      ? undefined
+      : createFastClickPath({
+          configStore: deps.configStore,
+          clicks,
+          metrics: deps.metrics,
+          trustProxy: options.trustProxy,
+          bypassed: () => closing || underPressure(),
+        })
+  app.decorate('fastClickPath', path)
   await app.ready()
+  front.fastPath = path
   return app
 }

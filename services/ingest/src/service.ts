@@ -34,6 +34,8 @@ export interface IngestDepsOverrides {
   logger?: FastifyServerOptions['logger']
   /** The duplicate-click window's clock (tests move it instead of waiting a minute). */
   clock?: () => number
+  /** false: every request through fastify (tests compare the tracking link's fast path with it). */
+  fastClickPath?: boolean
 }
 
 /** A ready Redis component: ioredis reports its connection state without a round trip. */
@@ -141,7 +143,12 @@ export async function createIngestService(config: IngestConfig, deps: IngestDeps
         unknownCampaignUrl: config.unknownCampaignUrl,
       },
     },
-    { logger: deps.logger, bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy },
+    {
+      logger: deps.logger,
+      bodyLimitBytes: config.bodyLimitBytes,
+      trustProxy: config.trustProxy,
+      ...(deps.fastClickPath === undefined ? {} : { fastClickPath: deps.fastClickPath }),
+    },
   )
   logTo.app = server
 

@@ -1,5 +1,5 @@
 import { loadIngestConfig, type IngestConfig } from '../src/config.ts'
-import { createIngestService, type IngestService } from '../src/service.ts'
+import { createIngestService, type IngestDepsOverrides, type IngestService } from '../src/service.ts'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { testStackEnv, uniqueName } from '@clickjoin/local-stack/testing'
@@ -31,9 +31,10 @@ export function testIngestEnv(overrides: Record<string, string> = {}): Record<st
 
 export async function startTestIngest(
   overrides: Record<string, string> = {},
+  deps: IngestDepsOverrides = {},
 ): Promise<IngestService & { config: IngestConfig; brokers: string[] }> {
   const config = loadIngestConfig(testIngestEnv(overrides))
-  const service = await createIngestService(config, { logger: false })
+  const service = await createIngestService(config, { logger: false, ...deps })
   await service.start()
   return Object.assign(service, { config, brokers: config.kafkaBrokers })
 }
@@ -48,4 +49,17 @@ export async function putCampaign(service: IngestService, id: string, body: Reco
 export async function putPartner(service: IngestService, id: string, body: Record<string, unknown>): Promise<void> {
   const res = await service.app.inject({ method: 'PUT', url: `/admin/partners/${id}`, headers: adminHeaders, payload: body })
   if (res.statusCode !== 200) throw new Error(`PUT partner ${id}: ${res.statusCode} ${res.body}`)
+}
+
+/** The tracking-link campaigns of the click tests: macros, a plain one, passthrough, paused with and without a fallback. */
+export async function putTrackingCampaigns(service: IngestService): Promise<void> {
+  await putCampaign(service, 'macros', {
+    destination: 'https://shop.example/land/{campaign_id}?cid={click_id}&p={pub}&s={sub1},{sub2},{sub3},{sub4},{sub5}&src={src}&cr={cr}',
+    status: 'active',
+    window_seconds: 86_400,
+  })
+  await putCampaign(service, 'plain', { destination: 'https://shop.example/offer?x=1#frag', status: 'active', click_id_param: 'aff_sub' })
+  await putCampaign(service, 'pass', { destination: 'https://shop.example/p?c={click_id}', status: 'active', passthrough: true })
+  await putCampaign(service, 'paused', { destination: 'https://shop.example/', status: 'paused', fallback_url: 'https://fallback.example/sorry' })
+  await putCampaign(service, 'paused-nofb', { destination: 'https://shop.example/', status: 'paused' })
 }

@@ -4,7 +4,7 @@ import { InvalidParameterError } from '../domain/conversion-params.ts'
 import { readCookie } from '../domain/cookie.ts'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { PixelQuery, pixelHeadSchema, pixelSchema } from '../schemas/postbacks.ts'
-import { CLICK_COOKIE } from './clicks.ts'
+import { CLICK_COOKIE } from './click-recorder.ts'
 import { postbackEvent, postbackFields } from './postbacks.ts'
 
 /** The smallest transparent 1×1 GIF. */
