@@ -120,6 +120,7 @@ export function hmacSha256PadStates(secret: Uint8Array): HmacSha256PadStates {
   }
   // The schedule now holds words of K ⊕ opad: leave nothing key-equivalent behind.
   schedule.fill(0)
+  if (key !== secret) key.fill(0)
   return { inner, outer }
 }
 
@@ -137,10 +138,15 @@ export function writeShortHmacSha256(
   outAt: number,
   macLength: number,
 ): void {
-  if (messageLength > HMAC_SHA256_MAX_SHORT_MESSAGE_BYTES || messageLength > message.length) {
-    throw new RangeError(`a short HMAC-SHA256 covers at most ${HMAC_SHA256_MAX_SHORT_MESSAGE_BYTES} bytes, got ${messageLength}`)
+  if (!(messageLength >= 0 && messageLength <= HMAC_SHA256_MAX_SHORT_MESSAGE_BYTES)) {
+    throw new RangeError(`a short HMAC-SHA256 covers 0..${HMAC_SHA256_MAX_SHORT_MESSAGE_BYTES} bytes, got ${messageLength}`)
   }
-  if (macLength > 4 * SHA256_WORDS) throw new RangeError(`HMAC-SHA256 has ${4 * SHA256_WORDS} bytes, asked for ${macLength}`)
+  if (messageLength > message.length) {
+    throw new RangeError(`message length ${messageLength} is more than the ${message.length} bytes given`)
+  }
+  if (!(macLength >= 0 && macLength <= 4 * SHA256_WORDS)) {
+    throw new RangeError(`HMAC-SHA256 has ${4 * SHA256_WORDS} bytes, asked for ${macLength}`)
+  }
   // Inner block: the message, 0x80, zeros, and the bit length of pad block + message.
   const fullWords = messageLength >>> 2
   let word = 0
