@@ -1,7 +1,9 @@
 import { createHmac, createSecretKey, randomBytes } from 'node:crypto'
+import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { CLICK_ID_PATTERN, clickIdMac, clickIdTime, generateClickId, verifyClickId } from './click-id.ts'
 import { createClickIdKeyring } from './keyring.ts'
+import { hmacSha256PadStates } from './sha256-block.ts'
 
 const SECRET_A = 'a-secret-of-at-least-32-bytes-000000'
 const SECRET_B = 'b-secret-of-at-least-32-bytes-111111'
@@ -153,5 +155,36 @@ describe('clickIdMac', () => {
         expect(bytes[0]).toBe(keyId)
       }
     }
+  })
+})
+
+describe('the MAC against a plain createHmac', () => {
+  // A secret longer than a SHA-256 block too: HMAC hashes it first.
+  const secrets = [SECRET_A, 'long-'.repeat(30)]
+
+  it('accepts IDs whose MAC createHmac made, and refuses them with one MAC bit flipped', () => {
+    for (const [index, secret] of secrets.entries()) {
+      const ring = createClickIdKeyring({ keys: { [index + 1]: secret }, currentKeyId: index + 1 })
+      for (let i = 0; i < 1_000; i++) {
+        const bytes = Buffer.alloc(24)
+        bytes[0] = index + 1
+        bytes.writeUIntBE(1_700_000_000_000 + i, 1, 6)
+        randomBytes(10).copy(bytes, 7)
+        createHmac('sha256', secret).update(bytes.subarray(0, 17)).digest().copy(bytes, 17, 0, 7)
+        const id = bytes.toString('base64url')
+        expect(verifyClickId(ring, id)).toEqual({ valid: true, createdAtMs: 1_700_000_000_000 + i, keyId: index + 1 })
+        bytes[17 + (i % 7)]! ^= 1 << i % 8
+        expect(verifyClickId(ring, bytes.toString('base64url'))).toEqual({ valid: false, reason: 'bad_mac' })
+      }
+    }
+  })
+
+  it('keeps the key and its pad states out of what a keyring prints', () => {
+    const ring = createClickIdKeyring({ keys: { 1: SECRET_A }, currentKeyId: 1 })
+    generateClickId(ring)
+    const { inner, outer } = hmacSha256PadStates(Buffer.from(SECRET_A, 'utf8'))
+    const printed = inspect(ring, { depth: Infinity, showHidden: true }) + JSON.stringify(ring)
+    expect(printed).not.toContain(SECRET_A)
+    for (const word of [...inner, ...outer]) expect(printed).not.toContain(String(word))
   })
 })

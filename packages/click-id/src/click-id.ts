@@ -1,6 +1,7 @@
-import { hash, timingSafeEqual, type KeyObject } from 'node:crypto'
+import { timingSafeEqual, type KeyObject } from 'node:crypto'
 import type { ClickIdKeyring } from './keyring.ts'
 import { takeRandomBytes } from './random-pool.ts'
+import { hmacSha256PadStates, writeShortHmacSha256, type HmacSha256PadStates } from './sha256-block.ts'
 
 // Layout, 24 bytes = exactly 32 base64url characters, so every character carries 6 bits
 // that the MAC covers (no padding bits that could change without changing the bytes):
@@ -31,6 +32,10 @@ export type ClickIdVerification =
   | { valid: true; createdAtMs: number; keyId: number }
   | { valid: false; reason: 'malformed' | 'unknown_key' | 'bad_mac' }
 
+// Where a click ID is put together before it is encoded: the call is synchronous, so one
+// buffer serves every call and a click ID allocates only its string.
+const idBytes = Buffer.allocUnsafeSlow(ID_BYTES)
+
 /** A new click ID signed with the keyring's current key. */
 export function generateClickId(keyring: ClickIdKeyring, nowMs: number = Date.now()): string {
   if (!Number.isInteger(nowMs) || nowMs < 0 || nowMs > MAX_TIME_MS) {
@@ -39,13 +44,15 @@ export function generateClickId(keyring: ClickIdKeyring, nowMs: number = Date.no
   const key = keyring.keys.get(keyring.currentKeyId)
   if (key === undefined) throw new Error(`click ID keyring has no current key ${keyring.currentKeyId}`)
 
-  const bytes = Buffer.allocUnsafe(ID_BYTES)
-  bytes[KEY_ID_AT] = keyring.currentKeyId
-  bytes.writeUIntBE(nowMs, TIME_AT, TIME_BYTES)
-  takeRandomBytes(bytes, RANDOM_AT, RANDOM_BYTES)
-  clickIdMac(key, bytes).copy(bytes, MAC_AT, 0, MAC_BYTES)
-  return bytes.toString('base64url')
+  idBytes[KEY_ID_AT] = keyring.currentKeyId
+  idBytes.writeUIntBE(nowMs, TIME_AT, TIME_BYTES)
+  takeRandomBytes(idBytes, RANDOM_AT, RANDOM_BYTES)
+  writeShortHmacSha256(padStatesOf(key), idBytes, MAC_AT, idBytes, MAC_AT, MAC_BYTES)
+  return idBytes.toString('base64url')
 }
+
+// The MAC verification expects, rewritten by every (synchronous) call.
+const expectedMac = Buffer.allocUnsafeSlow(MAC_BYTES)
 
 /**
  * Whether `id` is a click ID signed by one of the keyring's keys, and if so when it was made.
@@ -58,8 +65,8 @@ export function verifyClickId(keyring: ClickIdKeyring, id: string): ClickIdVerif
   const key = keyring.keys.get(keyId)
   if (key === undefined) return { valid: false, reason: 'unknown_key' }
 
-  const expected = clickIdMac(key, bytes).subarray(0, MAC_BYTES)
-  if (!timingSafeEqual(expected, bytes.subarray(MAC_AT, ID_BYTES))) return { valid: false, reason: 'bad_mac' }
+  writeShortHmacSha256(padStatesOf(key), bytes, MAC_AT, expectedMac, 0, MAC_BYTES)
+  if (!timingSafeEqual(expectedMac, bytes.subarray(MAC_AT, ID_BYTES))) return { valid: false, reason: 'bad_mac' }
   return { valid: true, createdAtMs: bytes.readUIntBE(TIME_AT, TIME_BYTES), keyId }
 }
 
@@ -74,50 +81,28 @@ export function clickIdTime(id: string): number | undefined {
   return Buffer.from(id.slice(0, 12), 'base64url').readUIntBE(TIME_AT, TIME_BYTES)
 }
 
-/** SHA-256's block: HMAC pads (or first hashes) the key to this length. */
-const SHA256_BLOCK_BYTES = 64
-const SHA256_BYTES = 32
+// Each key's HMAC pad states, computed once. They sign as well as the key, so like the
+// KeyObject they are never a property of anything printable: only this module holds them.
+const padStates = new WeakMap<KeyObject, HmacSha256PadStates>()
 
-/**
- * A key's HMAC pads, each followed by room for what is hashed after it:
- * inner = (K ⊕ ipad) ‖ message (17 bytes), outer = (K ⊕ opad) ‖ inner hash (32 bytes).
- */
-interface MacBlocks {
-  readonly inner: Buffer
-  readonly outer: Buffer
-}
-
-const macBlocks = new WeakMap<KeyObject, MacBlocks>()
-
-function blocksOf(key: KeyObject): MacBlocks {
-  let blocks = macBlocks.get(key)
-  if (blocks === undefined) {
-    let secret = key.export()
-    if (secret.length > SHA256_BLOCK_BYTES) secret = hash('sha256', secret, 'buffer')
-    // Kept out of logs like the KeyObject: never a property of anything printable.
-    const inner = Buffer.alloc(SHA256_BLOCK_BYTES + MAC_AT)
-    const outer = Buffer.alloc(SHA256_BLOCK_BYTES + SHA256_BYTES)
-    for (let i = 0; i < SHA256_BLOCK_BYTES; i++) {
-      const k = secret[i] ?? 0
-      inner[i] = k ^ 0x36
-      outer[i] = k ^ 0x5c
-    }
-    blocks = { inner, outer }
-    macBlocks.set(key, blocks)
+function padStatesOf(key: KeyObject): HmacSha256PadStates {
+  let states = padStates.get(key)
+  if (states === undefined) {
+    const secret = key.export()
+    states = hmacSha256PadStates(secret)
+    secret.fill(0)
+    padStates.set(key, states)
   }
-  return blocks
+  return states
 }
 
 /**
- * HMAC-SHA256(key, bytes 0..16), computed as RFC 2104 defines it,
- * H((K ⊕ opad) ‖ H((K ⊕ ipad) ‖ m)), with two one-shot `crypto.hash` calls over the key's
- * precomputed pads: the same bytes as `createHmac`, at about half its cost per click ID (no Hmac
- * object, no KeyObject unwrapping per call; docs/benchmarks.md, branch `edgecpu3`). The pads are
- * per-key scratch buffers, so the call must stay synchronous.
+ * The full HMAC-SHA256(key, bytes 0..16) that a click ID's last 7 bytes are the start of, in a
+ * new Buffer: the same bytes as `createHmac`. For checks of the format; making and verifying
+ * IDs writes the 7 bytes without it.
  */
 export function clickIdMac(key: KeyObject, bytes: Buffer): Buffer {
-  const { inner, outer } = blocksOf(key)
-  bytes.copy(inner, SHA256_BLOCK_BYTES, 0, MAC_AT)
-  hash('sha256', inner, 'buffer').copy(outer, SHA256_BLOCK_BYTES)
-  return hash('sha256', outer, 'buffer')
+  const mac = Buffer.alloc(32)
+  writeShortHmacSha256(padStatesOf(key), bytes, MAC_AT, mac, 0, mac.length)
+  return mac
 }

@@ -13,6 +13,8 @@ export function takeRandomBytes(target: Buffer, targetStart: number, length: num
     randomFillSync(pool)
     poolOffset = 0
   }
-  pool.copy(target, targetStart, poolOffset, poolOffset + length)
+  // A byte loop, not pool.copy: for the click ID's 10 bytes it costs ~0.03 µs against ~0.07 µs
+  // for copy's native call.
+  for (let i = 0; i < length; i++) target[targetStart + i] = pool[poolOffset + i]!
   poolOffset += length
 }
