@@ -109,8 +109,8 @@ export interface IngestServerOptions {
   logger: FastifyServerOptions['logger']
   bodyLimitBytes: number
   trustProxy: boolean
-  /** Serve plain tracking-link clicks before fastify (routes/fast-click.ts); default true. */
-  fastClickPath?: boolean
+  /** INGEST_FAST_CLICK_PATH: serve plain tracking-link clicks before fastify (routes/fast-click.ts). */
+  fastClickPath: boolean
 }
 
 declare module 'fastify' {
@@ -169,7 +169,7 @@ export async function buildIngestServer(deps: IngestDeps, options: IngestServerO
   const linesPerRequest = (app.log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('info') ?? false
   const underPressure = deps.settings.maxEventLoopDelayMs > 0 ? () => app.isUnderPressure() : () => false
   const path =
-    options.fastClickPath === false || linesPerRequest
+    !options.fastClickPath || linesPerRequest
       ? undefined
       : createFastClickPath({
           configStore: deps.configStore,

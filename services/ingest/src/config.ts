@@ -62,6 +62,11 @@ export const IngestEnv = z.object({
   INGEST_LISTEN_BACKLOG: positiveInt(4_096),
   /** Behind a load balancer: take the client IP from X-Forwarded-For. */
   INGEST_TRUST_PROXY: bool(false),
+  /**
+   * Plain tracking-link clicks are answered before fastify's request handling (docs/ingest.md,
+   * "The fast path"); false sends every request through fastify.
+   */
+  INGEST_FAST_CLICK_PATH: bool(true),
   /** Where unknown campaign IDs are sent; unset: 404. */
   INGEST_UNKNOWN_CAMPAIGN_URL: url({ protocols: ['http:', 'https:'] }).optional(),
   /** The data directory of `npm start`; the journal's default home. */
@@ -97,6 +102,8 @@ export interface IngestConfig extends KafkaSettings, RedisSettings, ClickIdSetti
   bodyLimitBytes: number
   maxEventLoopDelayMs: number
   trustProxy: boolean
+  /** INGEST_FAST_CLICK_PATH. */
+  fastClickPath: boolean
   listenBacklog: number
   unknownCampaignUrl: string | undefined
   journalDir: string
@@ -135,6 +142,7 @@ export function loadIngestConfig(env: Readonly<Record<string, string | undefined
     bodyLimitBytes: e.INGEST_BODY_LIMIT_BYTES,
     maxEventLoopDelayMs: e.INGEST_MAX_EVENT_LOOP_DELAY_MS,
     trustProxy: e.INGEST_TRUST_PROXY,
+    fastClickPath: e.INGEST_FAST_CLICK_PATH,
     listenBacklog: e.INGEST_LISTEN_BACKLOG,
     unknownCampaignUrl: e.INGEST_UNKNOWN_CAMPAIGN_URL,
     journalDir: e.INGEST_JOURNAL_DIR ?? path.join(e.CLICKJOIN_DATA_DIR ?? '.data', `ingest-journal-${e.PORT}`),

@@ -34,8 +34,6 @@ export interface IngestDepsOverrides {
   logger?: FastifyServerOptions['logger']
   /** The duplicate-click window's clock (tests move it instead of waiting a minute). */
   clock?: () => number
-  /** false: every request through fastify (tests compare the tracking link's fast path with it). */
-  fastClickPath?: boolean
 }
 
 /** A ready Redis component: ioredis reports its connection state without a round trip. */
@@ -143,12 +141,7 @@ export async function createIngestService(config: IngestConfig, deps: IngestDeps
         unknownCampaignUrl: config.unknownCampaignUrl,
       },
     },
-    {
-      logger: deps.logger,
-      bodyLimitBytes: config.bodyLimitBytes,
-      trustProxy: config.trustProxy,
-      ...(deps.fastClickPath === undefined ? {} : { fastClickPath: deps.fastClickPath }),
-    },
+    { logger: deps.logger, bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, fastClickPath: config.fastClickPath },
   )
   logTo.app = server
 

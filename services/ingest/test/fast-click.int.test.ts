@@ -119,7 +119,7 @@ describe('the tracking link outside fastify', () => {
 
   beforeAll(async () => {
     const env = { INGEST_TRUST_PROXY: 'true' }
-    ;[fast, fastify] = await Promise.all([startTestIngest(env), startTestIngest(env, { fastClickPath: false })])
+    ;[fast, fastify] = await Promise.all([startTestIngest(env), startTestIngest({ ...env, INGEST_FAST_CLICK_PATH: 'false' })])
     await Promise.all([setUpCampaigns(fast), setUpCampaigns(fastify)])
     for (const service of [fast, fastify]) {
       const list: Answer[] = []
@@ -193,7 +193,7 @@ describe('a click the fast path cannot record', () => {
   it('is answered as fastify answers it: 503 with Retry-After once the journal is full, and only 302s are journaled', async () => {
     // No broker at all: visitors' clicks go to the journal until it is full.
     const env = { KAFKA_BROKERS: `127.0.0.1:${await unusedPort()}`, INGEST_JOURNAL_MAX_BYTES: '12000' }
-    const [fast, fastify] = await Promise.all([startTestIngest(env), startTestIngest(env, { fastClickPath: false })])
+    const [fast, fastify] = await Promise.all([startTestIngest(env), startTestIngest({ ...env, INGEST_FAST_CLICK_PATH: 'false' })])
     try {
       const results = new Map<Service, Answer[]>()
       for (const service of [fast, fastify]) {

@@ -1,5 +1,5 @@
 import { loadIngestConfig, type IngestConfig } from '../src/config.ts'
-import { createIngestService, type IngestDepsOverrides, type IngestService } from '../src/service.ts'
+import { createIngestService, type IngestService } from '../src/service.ts'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { testStackEnv, uniqueName } from '@clickjoin/local-stack/testing'
@@ -31,10 +31,9 @@ export function testIngestEnv(overrides: Record<string, string> = {}): Record<st
 
 export async function startTestIngest(
   overrides: Record<string, string> = {},
-  deps: IngestDepsOverrides = {},
 ): Promise<IngestService & { config: IngestConfig; brokers: string[] }> {
   const config = loadIngestConfig(testIngestEnv(overrides))
-  const service = await createIngestService(config, { logger: false, ...deps })
+  const service = await createIngestService(config, { logger: false })
   await service.start()
   return Object.assign(service, { config, brokers: config.kafkaBrokers })
 }
