@@ -95,11 +95,6 @@ export interface TestWorld {
   stop(): Promise<void>
 }
 
-// chDB owns a data directory per process: every world of this process shares one, each in its
-// own database.
-let dataDir: Promise<string> | undefined
-const processDataDir = () => (dataDir ??= tempDir('attributor-chdb'))
-
 /**
  * Creates the world's topics and starts its sink in this process (the cold tier: clicks and
  * conversions older than the hot period are read from the ClickHouse the sink fills).
@@ -118,7 +113,6 @@ export async function createWorld(label: string, redisTarget: RedisTargetName = 
       KAFKA_TOPIC_PARTITIONS: String(PARTITIONS),
       SINK_CONSUMER_GROUP: `${name}-sink`,
       CLICKHOUSE_DATABASE: database,
-      CLICKHOUSE_DATA_DIR: await processDataDir(),
     }),
   )
   const clickhouseUrl = sink.config.CLICKHOUSE_URL ?? `http://127.0.0.1:${sink.sink.sqlPort}`

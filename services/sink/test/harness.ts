@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { clickHouseTarget, createClickHouse, type ClickHouseClient } from '@clickjoin/clickhouse'
 import {
   clickV1Contract,
@@ -16,6 +18,13 @@ import { createSinkService, type SinkService } from '../src/sink.ts'
 
 const quietLog = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined }
 
+/**
+ * Embedded chDB's data directory of this test process. chDB holds one directory per process and
+ * refuses a second process on it, and the integration run's two lanes are two processes at once:
+ * every sink of this process shares this one, each in its own database.
+ */
+const processDataDir = path.join(process.env['CLICKJOIN_TEST_DATA_DIR'] ?? tmpdir(), `chdb-${process.pid}`)
+
 /** The environment a sink under test gets: its own topics, group and database. */
 export function testSinkEnv(overrides: Record<string, string> = {}): Record<string, string> {
   const { kafkaBrokers, clickhouseUrl } = testStackEnv()
@@ -26,6 +35,7 @@ export function testSinkEnv(overrides: Record<string, string> = {}): Record<stri
     SINK_CONSUMER_GROUP: uniqueName('sink-group'),
     CLICKHOUSE_DATABASE: uniqueName('cj_sink'),
     ...(clickhouseUrl ? { CLICKHOUSE_URL: clickhouseUrl } : {}),
+    CLICKHOUSE_DATA_DIR: processDataDir,
     PORT: '0',
     CLICKHOUSE_HTTP_PORT: '0',
     HOST: '127.0.0.1',

@@ -8,12 +8,8 @@ import { cacheDir } from '@clickjoin/local-stack'
 import { sinkConfigFromEnv } from '../src/config.ts'
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client'
 import { topicNames } from '@clickjoin/contracts'
-import { tempDir, waitFor } from '@clickjoin/local-stack/testing'
+import { waitFor } from '@clickjoin/local-stack/testing'
 import { click, encodeClick, produce, startTestSink, testSinkEnv, type TestSink } from './harness.ts'
-
-// chDB owns one data directory per process: both sinks of this file share it, each in its own database.
-let dataDir: Promise<string> | undefined
-const processDataDir = () => (dataDir ??= tempDir('sink-sql'))
 
 // SQL over HTTP exists in embedded mode only, so this file always runs the sink embedded.
 describe('read-only SQL over HTTP (embedded mode)', () => {
@@ -27,7 +23,7 @@ describe('read-only SQL over HTTP (embedded mode)', () => {
     fetch(`${base}/?${new URLSearchParams(params)}`, { method: 'POST', body })
 
   beforeAll(async () => {
-    const env = testSinkEnv({ CLICKHOUSE_DATA_DIR: await processDataDir() })
+    const env = testSinkEnv()
     delete env['CLICKHOUSE_URL']
     test = await startTestSink(env)
     base = `http://127.0.0.1:${test.sink.sqlPort}`
@@ -190,7 +186,7 @@ describe('SQL over HTTP with CLICKHOUSE_HTTP_USERS', () => {
   let db: string
 
   beforeAll(async () => {
-    const env = testSinkEnv({ CLICKHOUSE_DATA_DIR: await processDataDir(), CLICKHOUSE_HTTP_USERS: 'analyst:s3cret-pw,bi:other-pw' })
+    const env = testSinkEnv({ CLICKHOUSE_HTTP_USERS: 'analyst:s3cret-pw,bi:other-pw' })
     delete env['CLICKHOUSE_URL']
     test = await startTestSink(env)
     base = `http://127.0.0.1:${test.sink.sqlPort}`
