@@ -327,7 +327,10 @@ try {
   const pids = Object.fromEntries(pipeline.services.map((s) => [s.name, s.process.pid]))
   const sinkUrl = `http://127.0.0.1:${pipeline.services.find((s) => s.name === 'sink')!.port}`
   const attributorUrl = `http://127.0.0.1:${pipeline.services.find((s) => s.name === 'attributor')!.port}`
-  /** Queries the sink's SQL over HTTP answered, and the attributor's cold lookups by operation (its own metric). */
+  /**
+   * Queries the sink's SQL over HTTP answered; the attributor's cold lookups by operation (calls,
+   * each a round's wait) and the SQL queries it sent for them (concurrent conversion calls share one).
+   */
   const sqlCounts = async () => {
     const [sinkText, attributorText] = await Promise.all([sinkUrl, attributorUrl].map((url) => fetch(`${url}/metrics`).then((r) => r.text()))) as [string, string]
     return {
@@ -335,6 +338,8 @@ try {
       sinkQuerySeconds: metricSum(sinkText, 'clickjoin_sink_sql_http_query_duration_seconds_sum'),
       coldClicks: metricSum(attributorText, 'clickjoin_attributor_clickhouse_seconds_count', 'op="cold_clicks"'),
       coldConversions: metricSum(attributorText, 'clickjoin_attributor_clickhouse_seconds_count', 'op="cold_conversions"'),
+      coldConversionQueries: metricSum(attributorText, 'clickjoin_attributor_clickhouse_queries_total', 'query="conversions_'),
+      coldQueries: metricSum(attributorText, 'clickjoin_attributor_clickhouse_queries_total'),
     }
   }
   /** CPU of each service, its sink threads and inserts: taken when the full rate starts and at the end. */
@@ -450,6 +455,8 @@ try {
       msEach: Number((((end.sql.sinkQuerySeconds - first.sql.sinkQuerySeconds) * 1_000) / Math.max(1, end.sql.sinkQueries - first.sql.sinkQueries)).toFixed(1)),
       attributorColdConversionsPerSecond: Number(((end.sql.coldConversions - first.sql.coldConversions) / sendSeconds).toFixed(1)),
       attributorColdClicksPerSecond: Number(((end.sql.coldClicks - first.sql.coldClicks) / sendSeconds).toFixed(1)),
+      attributorColdConversionQueriesPerSecond: Number(((end.sql.coldConversionQueries - first.sql.coldConversionQueries) / sendSeconds).toFixed(1)),
+      attributorColdQueriesPerSecond: Number(((end.sql.coldQueries - first.sql.coldQueries) / sendSeconds).toFixed(1)),
     },
     consumerLagAtEnd: lag,
   }
@@ -469,8 +476,9 @@ try {
   console.log(`| sink CPU cores by thread (main = Node's JavaScript) | ${sinkThreads.map(([n, c]) => `${n} ${c.toFixed(2)}`).join(', ')} |`)
   console.log(`| sink inserts during the load (all tables) | ${result.sinkInserts.perSecond}/s, ${result.sinkInserts.rowsEach} rows each |`)
   console.log(
-    `| sink SQL over HTTP during the load: queries/s, ms each (in the engine) / attributor cold lookups/s: conversions, clicks | ` +
-      `${result.sinkSqlOverHttp.queriesPerSecond}, ${result.sinkSqlOverHttp.msEach} ms / ${result.sinkSqlOverHttp.attributorColdConversionsPerSecond}, ${result.sinkSqlOverHttp.attributorColdClicksPerSecond} |`,
+    `| sink SQL over HTTP during the load: queries/s, ms each (in the engine) / attributor cold lookups/s: conversion calls (their SQL queries sent), click calls; all its cold-tier SQL queries/s | ` +
+      `${result.sinkSqlOverHttp.queriesPerSecond}, ${result.sinkSqlOverHttp.msEach} ms / ${result.sinkSqlOverHttp.attributorColdConversionsPerSecond} ` +
+      `(${result.sinkSqlOverHttp.attributorColdConversionQueriesPerSecond}), ${result.sinkSqlOverHttp.attributorColdClicksPerSecond}; ${result.sinkSqlOverHttp.attributorColdQueriesPerSecond} |`,
   )
   console.log(`| load average (1 min) at start / end of the load | ${loadAtStart[0]!.toFixed(1)} / ${loadAtEnd[0]!.toFixed(1)} |`)
   await writeBenchResult('pipeline', [

@@ -65,9 +65,15 @@ export function createAttributorMetrics(registry: Registry) {
     coldSeconds: latencyByOperation(
       registry,
       'clickhouse_seconds',
-      'Latency of cold-tier lookups in ClickHouse (one query per batch), by operation',
+      'How long a round waited for a cold-tier lookup in ClickHouse, by operation: one observation per call; concurrent cold_conversions calls share queries (clickjoin_attributor_clickhouse_queries_total counts those sent)',
       [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
     ),
+    coldQueries: new Counter({
+      name: name('clickhouse_queries_total'),
+      help: 'SQL queries sent to the cold tier, by query: a cold_conversions lookup sends conversions_exist, then conversions_final only if some exist; cold_clicks sends clicks; the sink-lag probe clicks_exist',
+      labelNames: ['query'] as const,
+      registers: [registry],
+    }),
     coldErrors: new Counter({
       name: name('clickhouse_errors_total'),
       help: 'Cold-tier lookups that failed (the batch waits and is retried; nothing is decided meanwhile)',

@@ -121,7 +121,7 @@ export function createAttributorService(config: AttributorServiceConfig, deps: A
     },
     timedRedis,
   )
-  const cold = createColdTier(deps.clickhouse, config.clickhouseDatabase)
+  const cold = createColdTier(deps.clickhouse, config.clickhouseDatabase, { onQuery: (query) => metrics.coldQueries.inc({ query }) })
   const outbox = createOutboxPublisher({ redis, producer, outcomesTopic: topics.outcomes, metrics })
   const attributor = createConversionAttributor(
     { store, cold, campaigns: configStore, keyring: deps.keyring, metrics },

@@ -1,3 +1,4 @@
+import { createColdTier, createColdTierClient, type ColdTierQuery } from '../src/cold-tier.ts'
 import { attributorKeys } from '../src/redis-state.ts'
 import { scanKeyBuffers } from '@clickjoin/redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -145,5 +146,37 @@ describe.each(REDIS_TARGETS)(`with ATTRIBUTOR_HOT_SECONDS=${HOT_SECONDS}: clicks
     expect((await outcomesOf('cold')).map((o) => o.version)).toEqual([1, 2])
     expect(cold[1]!.conversion_id).toBe(cold[0]!.conversion_id)
     expect(await coldLookups('cold_conversions')).toBeGreaterThan(0)
+  })
+
+  it('answers concurrent conversion lookups from shared queries, each call with its own conversions', async () => {
+    const click = makeClick('month', campaigns['month']!, Date.now())
+    await suite.writer.clicks([click])
+    const txns = ['shared-1', 'shared-2', 'shared-3', 'shared-4']
+    await send(txns.map((txn) => makePostback(click.click_id, click.ts + 1_000, { txn_id: txn })))
+    const decided = await Promise.all(txns.map(async (txn) => (await oneOutcome(txn))[0]!))
+    const ids = decided.map((o) => o.conversion_id)
+    await waitFor(
+      () => countOf(clickhouse, `SELECT count() AS n FROM ${suite.world.database}.conversions WHERE txn_id IN ('${txns.join("','")}')`),
+      (n) => n === txns.length,
+      10_000,
+      'the conversions in ClickHouse',
+    )
+
+    const queries: ColdTierQuery[] = []
+    const client = createColdTierClient(suite.world.clickhouseUrl)
+    try {
+      const cold = createColdTier(client, suite.world.database, { onQuery: (query) => queries.push(query) })
+      const asked = [[ids[0]!, 'missing-0'], [ids[1]!, ids[2]!], [ids[2]!, 'missing-1'], [ids[3]!], ['missing-2']]
+      const answers = await Promise.all(asked.map((conversionIds) => cold.conversions(conversionIds)))
+
+      const asStored = (o: OutcomeV1) => ({ conversion_id: o.conversion_id, txn_id: o.txn_id, version: o.version, status: o.status, outcome: o.outcome, click_id: o.click_id })
+      const expected = asked.map((conversionIds) => conversionIds.flatMap((id) => decided.filter((o) => o.conversion_id === id).map(asStored)))
+      expect(answers.map((found) => [...found.values()].map((c) => asStored(c.outcome)))).toEqual(expected)
+      // The first call went out alone (2 queries: which exist, then their rows); the four made
+      // while it was in flight went out together in the next 2.
+      expect(queries).toEqual(['conversions_exist', 'conversions_final', 'conversions_exist', 'conversions_final'])
+    } finally {
+      await client.close()
+    }
   })
 })
