@@ -4,7 +4,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
 import { startProcess, waitUntilReady, type ManagedProcess } from './child-process.ts'
-import { freePort, isPortOpen } from './ports.ts'
+import { freePort, isPortOpen, reservePort } from './ports.ts'
 import { ensureRedisServer, redisServerArgs } from './redis.ts'
 
 const run = promisify(execFile)
@@ -101,7 +101,7 @@ async function clusterPorts(wanted: number[] | undefined, count: number): Promis
   // Each node also listens on port + 10000 for the cluster bus: both must be free.
   while (ports.size < count) {
     const port = await freePort()
-    if (port + 10_000 <= 65_535 && !ports.has(port) && !(await isPortOpen(port + 10_000))) ports.add(port)
+    if (port + 10_000 <= 65_535 && !ports.has(port) && !(await isPortOpen(port + 10_000)) && reservePort(port + 10_000)) ports.add(port)
   }
   return [...ports]
 }
