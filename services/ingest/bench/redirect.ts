@@ -30,7 +30,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort, startProcess, startStack, type ManagedProcess } from '@clickjoin/local-stack'
 import { cpuSeconds, medianWithRange, writeBenchResult } from '@clickjoin/local-stack/bench'
-import { createKafka, createLagProbe } from '@clickjoin/kafka'
+import { createKafka } from '@clickjoin/kafka'
 
 const connectionCounts = (process.env['BENCH_CONNECTIONS'] ?? '50,200,800').split(',').map(Number)
 const duration = Number(process.env['BENCH_DURATION_S'] ?? 8)
@@ -352,11 +352,14 @@ try {
       `Kafka batches: ${batchCount}, ${(batchSum / batchCount).toFixed(1)} messages per batch, ` +
         `${((ackSum / batchCount) * 1000).toFixed(1)} ms from send to broker ack on average`,
     )
-    // Counted from the partitions' offsets (a group that never committed lags by all of them):
-    // reading millions of messages back ran the bench out of heap (19:51 UTC, ~7 million).
-    const counter = createLagProbe(createKafka({ brokers: stack.kafkaBrokers, clientId: 'bench-count' }), `${prefix}_count`, [`${prefix}_clicks`])
-    const stored = (await counter.consumerLag()).get(`${prefix}_clicks`)
-    await counter.close()
+    // Counted from the partitions' offsets (high minus low watermark): reading millions of
+    // messages back ran the bench out of heap (19:51 UTC, ~7 million), and a group's offsets
+    // need its coordinator, which a just-created group may not have yet (NOT_COORDINATOR_FOR_GROUP).
+    const admin = createKafka({ brokers: stack.kafkaBrokers, clientId: 'bench-count' }).admin()
+    await admin.connect()
+    const ends = await admin.fetchTopicOffsets(`${prefix}_clicks`)
+    await admin.disconnect()
+    const stored = ends.reduce((sum, end) => sum + Number(BigInt(end.high) - BigInt(end.low)), 0)
     console.log(`messages in the clicks topic (ingest's and durable bare's, warm-ups included): ${stored}`)
   }
 } finally {
