@@ -11,7 +11,8 @@
  * the load average, and at the end the consumer lag.
  *
  *   node --import tsx bench/pipeline.ts       (BENCH_CLICKS_PER_S 2000, BENCH_POSTBACKS_PER_S 200,
- *                                              BENCH_RAMP_S 10, BENCH_DURATION_S 60)
+ *                                              BENCH_RAMP_S 10, BENCH_DURATION_S 60;
+ *                                              BENCH_SERVICE_ENV='NAME=value,…' for every service)
  *
  * Prints a table and writes bench-results/pipeline.json (gathered by `pnpm bench`).
  */
@@ -238,6 +239,8 @@ try {
       CLICK_ID_KEYS: '1:bench-click-id-key-0123456789abcdef0123456789',
       CLICKHOUSE_DATABASE: db,
       CLICKHOUSE_DATA_DIR: path.join(dataDir, 'clickhouse'),
+      // BENCH_SERVICE_ENV='NAME=value,…': settings for every service, for A/B runs.
+      ...Object.fromEntries((process.env['BENCH_SERVICE_ENV'] ?? '').split(',').filter(Boolean).map((pair) => pair.split('=', 2) as [string, string])),
     },
     logDir: path.join(dataDir, 'logs'),
     ...(profileIngestDir ? { nodeArgs: { ingest: ['--cpu-prof', `--cpu-prof-dir=${profileIngestDir}`] } } : {}),
