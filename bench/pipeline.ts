@@ -330,17 +330,6 @@ try {
   const pids = Object.fromEntries(pipeline.services.map((s) => [s.name, s.process.pid]))
   const sinkUrl = `http://127.0.0.1:${pipeline.services.find((s) => s.name === 'sink')!.port}`
   const attributorUrl = `http://127.0.0.1:${pipeline.services.find((s) => s.name === 'attributor')!.port}`
-  const dispatcherUrl = `http://127.0.0.1:${pipeline.services.find((s) => s.name === 'dispatcher')!.port}`
-  /** OffsetCommit requests each consumer sent (a broker spends about a produce request on each). */
-  const commitCounts = async () => {
-    const texts = await Promise.all([attributorUrl, sinkUrl, dispatcherUrl].map((url) => fetch(`${url}/metrics`).then((r) => r.text())))
-    const [attributor, sink, dispatcher] = (['attributor', 'sink', 'dispatcher'] as const).map((name, i) => metricSum(texts[i]!, `clickjoin_${name}_offset_commits_total`)) as [
-      number,
-      number,
-      number,
-    ]
-    return { attributor, sink, dispatcher }
-  }
   /**
    * Queries the sink's SQL over HTTP answered; the attributor's cold lookups by operation (calls,
    * each a round's wait) and the SQL queries it sent for them (concurrent conversion calls share one).
@@ -359,12 +348,7 @@ try {
   /** CPU of each service, its sink threads and inserts: taken when the full rate starts and at the end. */
   const snapshot = async () => ({
     at: performance.now(),
-    cpu: Object.fromEntries(
-      await Promise.all(
-        Object.entries({ ...pids, kafka: stack.pids[0] ?? -1, redis: stack.pids[1] ?? -1 }).map(async ([name, pid]) => [name, await cpuSeconds(pid)] as const),
-      ),
-    ),
-    commits: await commitCounts(),
+    cpu: Object.fromEntries(await Promise.all(Object.entries(pids).map(async ([name, pid]) => [name, await cpuSeconds(pid)] as const))),
     inserts: await sinkInserts(sinkUrl),
     sinkThreads: await cpuSecondsByThread(pids['sink']!),
     sql: await sqlCounts(),
@@ -477,9 +461,6 @@ try {
       attributorColdConversionQueriesPerSecond: Number(((end.sql.coldConversionQueries - first.sql.coldConversionQueries) / sendSeconds).toFixed(1)),
       attributorColdQueriesPerSecond: Number(((end.sql.coldQueries - first.sql.coldQueries) / sendSeconds).toFixed(1)),
     },
-    offsetCommitsPerSecond: Object.fromEntries(
-      (['attributor', 'sink', 'dispatcher'] as const).map((name) => [name, Number(((end.commits[name] - first.commits[name]) / sendSeconds).toFixed(1))]),
-    ),
     consumerLagAtEnd: lag,
   }
   console.log('')
@@ -495,7 +476,6 @@ try {
   console.log(`| postback 200 → row in conversions, p99 | ${result.postbackToConversionMs.p99} ms |`)
   console.log(`| consumer lag at the end (attributor / sink) | ${lag.attributor} / ${lag.sink} messages |`)
   console.log(`| CPU cores used during the load | ${Object.entries(result.cpuCoresUsed).map(([n, c]) => `${n} ${c}`).join(', ')} |`)
-  console.log(`| offset commits/s (OffsetCommit requests) | ${Object.entries(result.offsetCommitsPerSecond).map(([n, c]) => `${n} ${c}`).join(', ')} |`)
   console.log(`| sink CPU cores by thread (main = Node's JavaScript) | ${sinkThreads.map(([n, c]) => `${n} ${c.toFixed(2)}`).join(', ')} |`)
   console.log(`| sink inserts during the load (all tables) | ${result.sinkInserts.perSecond}/s, ${result.sinkInserts.rowsEach} rows each |`)
   console.log(

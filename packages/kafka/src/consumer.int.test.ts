@@ -120,40 +120,6 @@ describe('batch consumer with deferred commits', () => {
     await consumer.stop()
   })
 
-  it('sends one commit for many stored batches, with every partition, and leaves nothing uncommitted at stop', async () => {
-    const { kafkaBrokers } = testStackEnv()
-    const topic = uniqueName('coalesced')
-    const groupId = uniqueName('group')
-    const kafka = createKafka({ brokers: kafkaBrokers, clientId: 'test-coalesced' })
-    await ensureTopics(kafka, [{ topic, numPartitions: 2 }])
-    let batches = 0
-    let commits = 0
-    const handled: string[] = []
-    const consumer = createBatchConsumer(kafka, {
-      groupId,
-      topics: [topic],
-      maxWaitTimeMs: 100,
-      commitIntervalMs: 1_000,
-      onOffsetCommit: () => void commits++,
-      handleBatch: async (batch) => {
-        batches++
-        for (const m of batch.messages) handled.push(m.value!.toString())
-      },
-    })
-    await consumer.start()
-    // Ten small produces into each partition: about as many batches, stored within a second.
-    for (let i = 0; i < 10; i++) {
-      await produce(kafka, topic, 0, [`p0-${i}`])
-      await produce(kafka, topic, 1, [`p1-${i}`])
-    }
-    await waitFor(() => handled.length, (n) => n === 20, 30_000, 'all 20 messages handled')
-    await consumer.stop()
-    // Every message is committed (offset 10 of each partition), by far fewer requests than batches.
-    expect(await committed(kafka, groupId, topic)).toEqual(new Map([[0, 10], [1, 10]]))
-    expect(batches).toBeGreaterThanOrEqual(10)
-    expect(commits).toBeLessThanOrEqual(batches / 2)
-  })
-
   it('drops the deferred commits of a partition revoked meanwhile: its next owner re-reads it', async () => {
     const { kafkaBrokers } = testStackEnv()
     const topic = uniqueName('revoked')

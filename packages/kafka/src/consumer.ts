@@ -1,4 +1,4 @@
-import type { Consumer, Kafka, KafkaMessage, TopicPartitionOffset } from 'kafkajs'
+import type { Consumer, Kafka, KafkaMessage } from 'kafkajs'
 
 export interface PartitionBatch {
   topic: string
@@ -36,15 +36,6 @@ export interface ConsumerLog {
 export const GROUP_SESSION_TIMEOUT_MS = 10_000
 export const GROUP_HEARTBEAT_INTERVAL_MS = 3_000
 
-/**
- * A broker spends about as much on an offset commit (an append to `__consumer_offsets`, acked
- * by its replicas) as on a produce request. One commit per partition batch made offset commits
- * the broker's largest cost in the pipeline bench (44 % of its request handlers' time in a JFR
- * profile, docs/kafka.md "Offset commits"); at most one request per 100 ms per member costs it
- * next to nothing and redelivers at most 100 ms more after a crash.
- */
-export const COMMIT_INTERVAL_MS = 100
-
 export interface BatchConsumerOptions {
   groupId: string
   topics: string[]
@@ -64,19 +55,11 @@ export interface BatchConsumerOptions {
    * default 1 byte. More makes fewer, larger fetch rounds at a trickle.
    */
   minBytes?: number
-  /**
-   * Offsets go to the broker at most this often (one OffsetCommit request carrying every
-   * partition's latest stored offset); default COMMIT_INTERVAL_MS. A crash redelivers what was
-   * stored but not yet committed, as it always could.
-   */
-  commitIntervalMs?: number
   /** First pause before a restart after a crash; doubles per consecutive crash up to the max. */
   restartInitialMs?: number
   restartMaxMs?: number
   /** Crashes and restarts are logged here (warn / info); silent when omitted. */
   log?: ConsumerLog
-  /** Called for each OffsetCommit request sent, e.g. to count them in a metric. */
-  onOffsetCommit?: () => void
   /** Called on each crash, e.g. to count restarts in a metric. */
   onRestart?: (error: Error, delayMs: number) => void
   /**
@@ -104,7 +87,7 @@ export interface BatchConsumer {
 
 /** What createBatchConsumer returns: for handlers that defer their commits (DeferredCommit). */
 export interface CommitDeferringConsumer extends BatchConsumer {
-  /** Commits not done yet (batches handed back but not yet stored, or waiting to be committed). */
+  /** Deferred commits not done yet (batches handed back but not yet stored, or being committed). */
   pendingCommits(): number
   /** Fetches nothing more until the next start (a shutdown, before the last commits). */
   pauseFetching(): void
@@ -131,91 +114,37 @@ export function createBatchConsumer(kafka: Kafka, options: BatchConsumerOptions)
   let consecutiveCrashes = 0
   let crashCount = 0
   let pendingCommits = 0
-  const commitIntervalMs = options.commitIntervalMs ?? COMMIT_INTERVAL_MS
-  /** Per `topic/partition`: the end of its chain of stored batches, each after the previous one. */
-  const storedChains = new Map<string, Promise<void>>()
+  /** Per `topic/partition`: the end of its chain of commits, each after the previous one. */
+  const commitChains = new Map<string, Promise<void>>()
   /** The partitions of the current consumer's last assignment, as `topic/partition`. */
   let assigned = new Set<string>()
-  /** Per `topic/partition`: its latest stored offset not yet sent, and who waits for its commit. */
-  let ready = new Map<string, { consumer: Consumer; offset: TopicPartitionOffset; waiting: (() => void)[] }>()
-  let commitTimer: NodeJS.Timeout | undefined
-  let committing: Promise<void> | undefined
-  let lastCommitAt = -Infinity
 
   /**
-   * Commits `offset` once `stored` resolved and every earlier batch of its partition was stored,
-   * together with the other partitions' offsets ready by then (see COMMIT_INTERVAL_MS). Resolves
-   * when the commit was sent, or dropped: the partition is no longer this consumer's (its next
-   * owner re-reads from the last commit), or the request failed (logged; commits are cumulative,
-   * so the partition's next one covers it, or a redelivery does). Rejects when `stored` (or an
-   * earlier batch's) rejected: a failure ends in a restart, not in a commit.
+   * Commits `offset` for its partition after every earlier batch of the partition was committed
+   * (or dropped) and `stored` resolved. Deferred commits are dropped if the partition is no
+   * longer this consumer's; a failed deferred commit is logged and left to the next one of the
+   * partition (commits are cumulative), or to a redelivery.
    */
-  function commitInOrder(consumer: Consumer, offset: TopicPartitionOffset, stored: Promise<void>): Promise<void> {
+  function commitInOrder(
+    consumer: Consumer,
+    offset: { topic: string; partition: number; offset: string },
+    stored: Promise<void>,
+    deferred: boolean,
+  ): Promise<void> {
     const key = `${offset.topic}/${offset.partition}`
-    const previous = storedChains.get(key) ?? Promise.resolve()
-    const inOrder = previous.then(() => stored)
-    storedChains.set(key, inOrder)
-    const forget = () => void (storedChains.get(key) === inOrder && storedChains.delete(key))
-    inOrder.then(forget, forget)
-    return inOrder.then(
-      () =>
-        new Promise<void>((resolve) => {
-          const entry = ready.get(key)
-          if (entry !== undefined && entry.consumer === consumer) {
-            entry.offset = offset // later batches of a partition come later: the greater offset
-            entry.waiting.push(resolve)
-          } else {
-            entry?.waiting.forEach((done) => done())
-            ready.set(key, { consumer, offset, waiting: [resolve] })
-          }
-          scheduleCommit()
-        }),
-    )
-  }
-
-  function scheduleCommit(): void {
-    if (commitTimer !== undefined || committing !== undefined || ready.size === 0) return
-    commitTimer = setTimeout(() => {
-      commitTimer = undefined
-      void sendCommits()
-    }, Math.max(0, lastCommitAt + commitIntervalMs - Date.now()))
-  }
-
-  /** Sends what is ready now, one request per kafkajs consumer (one but after a restart). */
-  function sendCommits(): Promise<void> {
-    const sending = ready
-    ready = new Map()
-    lastCommitAt = Date.now()
-    committing = (async () => {
-      const byConsumer = new Map<Consumer, TopicPartitionOffset[]>()
-      for (const [key, { consumer, offset }] of sending) {
-        if (consumer !== current || !assigned.has(key)) continue
-        const offsets = byConsumer.get(consumer) ?? []
-        offsets.push(offset)
-        byConsumer.set(consumer, offsets)
-      }
-      for (const [consumer, offsets] of byConsumer) {
-        options.onOffsetCommit?.()
-        await consumer.commitOffsets(offsets).catch((error: unknown) => {
-          options.log?.warn(
-            { groupId: options.groupId, partitions: offsets.map((o) => `${o.topic}/${o.partition}`), err: error instanceof Error ? error.message : String(error) },
-            'offset commit failed; the next commit of these partitions covers it',
-          )
-        })
-      }
-      for (const { waiting } of sending.values()) waiting.forEach((done) => done())
-    })().finally(() => {
-      committing = undefined
-      scheduleCommit()
+    const previous = commitChains.get(key) ?? Promise.resolve()
+    const done = previous.then(() => stored).then(async () => {
+      if (!deferred) return consumer.commitOffsets([offset])
+      if (consumer !== current || !assigned.has(key)) return
+      await consumer.commitOffsets([offset]).catch((error: unknown) => {
+        options.log?.warn({ groupId: options.groupId, partition: key, err: error instanceof Error ? error.message : String(error) }, 'deferred commit failed; the next commit of the partition covers it')
+      })
     })
-    return committing
-  }
-
-  /** Sends every ready offset now (a stop, a rebalance) and waits until none is left. */
-  async function flushCommits(): Promise<void> {
-    if (commitTimer !== undefined) clearTimeout(commitTimer)
-    commitTimer = undefined
-    while (committing !== undefined || ready.size > 0) await (committing ?? sendCommits())
+    // A rejected link rejects the links after it: a failure ends in a restart, not in a commit.
+    commitChains.set(key, done)
+    const forget = () => void (commitChains.get(key) === done && commitChains.delete(key))
+    done.then(forget, forget)
+    return done
   }
 
   async function launch(): Promise<void> {
@@ -239,11 +168,6 @@ export function createBatchConsumer(kafka: Kafka, options: BatchConsumerOptions)
       detail = 'member of group'
       if (consecutiveCrashes > 0) options.log?.info({ groupId: options.groupId }, 'consumer rejoined its group after a restart')
       consecutiveCrashes = 0
-    })
-    // Kafka takes commits of the current generation while the group prepares the rebalance:
-    // what is stored goes out before the partitions may move.
-    consumer.on(consumer.events.REBALANCING, () => {
-      if (consumer === current) void flushCommits()
     })
     consumer.on(consumer.events.CRASH, (e) => {
       if (consumer !== current || state === 'stopped') return
@@ -269,9 +193,9 @@ export function createBatchConsumer(kafka: Kafka, options: BatchConsumerOptions)
         const last = batch.lastOffset()
         resolveOffset(last)
         const offset = { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }
-        // Not awaited: the partition's next batch is fetched and handled meanwhile.
+        if (!handled) return commitInOrder(consumer, offset, Promise.resolve(), false)
         pendingCommits++
-        commitInOrder(consumer, offset, handled ? handled.stored : Promise.resolve()).then(
+        commitInOrder(consumer, offset, handled.stored, true).then(
           () => void pendingCommits--,
           (error: unknown) => {
             pendingCommits--
@@ -320,9 +244,6 @@ export function createBatchConsumer(kafka: Kafka, options: BatchConsumerOptions)
       detail = 'stopped'
       if (restartTimer) clearTimeout(restartTimer)
       restartTimer = undefined
-      // What is stored is committed while this consumer still runs (kafkajs skips commits once
-      // it is stopping); a batch that finishes during the disconnect is redelivered.
-      await flushCommits()
       const consumer = current
       current = undefined
       await consumer?.disconnect()
@@ -337,4 +258,3 @@ export function createBatchConsumer(kafka: Kafka, options: BatchConsumerOptions)
     },
   }
 }
-

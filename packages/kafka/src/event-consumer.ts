@@ -136,10 +136,6 @@ export function createEventConsumer<I extends EventInput>(kafka: Kafka, options:
     ...options,
     topics,
     handleBatch,
-    onOffsetCommit: () => {
-      metrics?.offsetCommits.inc()
-      options.onOffsetCommit?.()
-    },
     onRestart: (error, delayMs) => {
       metrics?.restarts.inc()
       options.onRestart?.(error, delayMs)
@@ -170,11 +166,6 @@ function createEventConsumerMetrics(registry: Registry, prefix: string, lagProbe
       name: `${prefix}_dead_letters_total`,
       help: 'Messages sent to the dead-letter topic, per source topic',
       labelNames: ['topic'],
-      registers: [registry],
-    }),
-    offsetCommits: new Counter({
-      name: `${prefix}_offset_commits_total`,
-      help: 'OffsetCommit requests sent to Kafka (each carries every partition stored since the previous one)',
       registers: [registry],
     }),
     restarts: new Counter({

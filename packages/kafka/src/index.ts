@@ -11,7 +11,6 @@ export {
 } from './producer.ts'
 export {
   createBatchConsumer,
-  COMMIT_INTERVAL_MS,
   GROUP_HEARTBEAT_INTERVAL_MS,
   GROUP_SESSION_TIMEOUT_MS,
   type BatchConsumer,

@@ -203,7 +203,6 @@ export function createAttributorConsumer(deps: AttributorConsumerDeps, settings:
     topics: [topics.clicks, topics.conversions],
     fromBeginning: true,
     partitionsConsumedConcurrently: settings.partitionsConsumedConcurrently,
-    onOffsetCommit: () => metrics.offsetCommits.inc(),
     ...(settings.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: settings.sessionTimeoutMs }),
     handleBatch: (batch) => (batch.topic === topics.clicks ? recordClickBatch(batch) : attributeConversionBatch(batch)),
   })

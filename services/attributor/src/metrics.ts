@@ -37,11 +37,6 @@ export function createAttributorMetrics(registry: Registry) {
       help: 'Clicks written to Redis',
       registers: [registry],
     }),
-    offsetCommits: new Counter({
-      name: name('offset_commits_total'),
-      help: 'OffsetCommit requests sent to Kafka (each carries every partition stored since the previous one)',
-      registers: [registry],
-    }),
     deadLetters: new Counter({
       name: name('dead_letters_total'),
       help: 'Messages sent to the dead-letter topic, by source topic',
