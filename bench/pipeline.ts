@@ -22,7 +22,7 @@ import path from 'node:path'
 import { Kafka, logLevel } from 'kafkajs'
 import { Pool } from 'undici'
 import { freePort, startPipeline, startStack } from '@clickjoin/local-stack'
-import { coresByThread, cpuSeconds, cpuSecondsByThread, metricSum, sinkInserts, writeBenchResult } from '@clickjoin/local-stack/bench'
+import { coresByThread, cpuSeconds, cpuSecondsByThread, envAssignments, metricSum, sinkInserts, writeBenchResult } from '@clickjoin/local-stack/bench'
 
 const clicksPerSecond = Number(process.env['BENCH_CLICKS_PER_S'] ?? 2_000)
 const postbacksPerSecond = Number(process.env['BENCH_POSTBACKS_PER_S'] ?? 200)
@@ -240,7 +240,7 @@ try {
       CLICKHOUSE_DATABASE: db,
       CLICKHOUSE_DATA_DIR: path.join(dataDir, 'clickhouse'),
       // BENCH_SERVICE_ENV='NAME=value,…': settings for every service, for A/B runs.
-      ...Object.fromEntries((process.env['BENCH_SERVICE_ENV'] ?? '').split(',').filter(Boolean).map((pair) => pair.split('=', 2) as [string, string])),
+      ...envAssignments(process.env['BENCH_SERVICE_ENV'] ?? ''),
     },
     logDir: path.join(dataDir, 'logs'),
     ...(profileIngestDir ? { nodeArgs: { ingest: ['--cpu-prof', `--cpu-prof-dir=${profileIngestDir}`] } } : {}),

@@ -39,6 +39,16 @@ export function medianWithRange(values: readonly number[], format: (n: number) =
   return { median, text: `${format(median)} (${format(sorted[0] ?? NaN)}–${format(sorted[sorted.length - 1] ?? NaN)})` }
 }
 
+/** `NAME=value,…` (a benchmark's settings for an A/B) as environment variables; a value may hold `=`. */
+export function envAssignments(text: string): Record<string, string> {
+  return Object.fromEntries(
+    text
+      .split(',')
+      .filter((kv) => kv.includes('='))
+      .map((kv) => [kv.slice(0, kv.indexOf('=')).trim(), kv.slice(kv.indexOf('=') + 1).trim()]),
+  )
+}
+
 /** Every sample of metric `name` in a Prometheus text page: its label text (without braces) and value. */
 export function metricSamples(text: string, name: string): { labels: string; value: number }[] {
   return [...text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm'))].map(([, labels, value]) => ({ labels: labels ?? '', value: Number(value) }))

@@ -29,7 +29,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort, startProcess, startStack, type ManagedProcess } from '@clickjoin/local-stack'
-import { cpuSeconds, medianWithRange, writeBenchResult } from '@clickjoin/local-stack/bench'
+import { cpuSeconds, envAssignments, medianWithRange, writeBenchResult } from '@clickjoin/local-stack/bench'
 import { createKafka } from '@clickjoin/kafka'
 
 const connectionCounts = (process.env['BENCH_CONNECTIONS'] ?? '50,200,800').split(',').map(Number)
@@ -192,12 +192,7 @@ try {
           ingestBPort,
           process.env['BENCH_INGEST_B_ENTRY'] ?? 'src/server.ts',
           [],
-          Object.fromEntries(
-            ingestBEnv
-              .split(',')
-              .filter((kv) => kv.includes('='))
-              .map((kv) => [kv.slice(0, kv.indexOf('=')).trim(), kv.slice(kv.indexOf('=') + 1).trim()]),
-          ),
+          envAssignments(ingestBEnv),
         )
   if (ingestB) children.push(ingestB)
   const bare = startProcess('bare', process.execPath, ['--import', 'tsx', 'bench/bare-redirect.ts'], {
