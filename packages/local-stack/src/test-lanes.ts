@@ -42,6 +42,30 @@ function vitest(args: string[], output: 'inherit' | string): Promise<number> {
   })
 }
 
+/** The failed tests of a vitest JSON report, each with the start of its failure message. */
+async function failureSummary(reportFile: string, lane: string): Promise<string> {
+  let report: { testResults?: { name: string; message?: string; assertionResults?: { status: string; fullName: string; failureMessages?: string[] }[] }[] }
+  try {
+    report = JSON.parse(await readFile(reportFile, 'utf8'))
+  } catch (err) {
+    return `[clickjoin] ${lane}: no JSON report (${err instanceof Error ? err.message : String(err)})`
+  }
+  const lines: string[] = []
+  for (const file of report.testResults ?? []) {
+    const relative = path.relative(repoRoot, file.name)
+    if (file.message) lines.push(`  ${relative}: ${firstLines(file.message)}`)
+    for (const test of file.assertionResults ?? []) {
+      if (test.status === 'failed') lines.push(`  ${relative} > ${test.fullName}\n    ${firstLines(test.failureMessages?.join('\n') ?? '')}`)
+    }
+  }
+  return `[clickjoin] ${lane}: ${lines.length === 0 ? 'no failed test' : `failed:\n${lines.join('\n')}`}`
+}
+
+function firstLines(text: string, count = 12): string {
+  const lines = text.split('\n').filter((line) => !/^\s*at .*(node_modules|node:internal|<anonymous>)/.test(line))
+  return lines.slice(0, count).join('\n    ')
+}
+
 const children: ReturnType<typeof spawn>[] = []
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
@@ -63,7 +87,11 @@ try {
   console.log(`\n[clickjoin] lane 2:\n`)
   process.stdout.write(await readFile(laneTwoLog, 'utf8'))
   failed = one !== 0 || two !== 0
-  if (failed) console.error(`[clickjoin] integration tests failed (lane 1 exit ${one}, lane 2 exit ${two})`)
+  if (failed) {
+    // Last, so that the tail of a long CI log (all that some readers keep) names what failed.
+    for (const name of ['integration', 'integration-2']) console.error(await failureSummary(path.join(resultsDir, `${name}.json`), name))
+    console.error(`[clickjoin] integration tests failed (lane 1 exit ${one}, lane 2 exit ${two})`)
+  }
 } finally {
   await teardown()
 }
