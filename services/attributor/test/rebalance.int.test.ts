@@ -26,6 +26,9 @@ const CONVERSIONS = Number(process.env['ATTRIBUTOR_REBALANCE_CONVERSIONS'] ?? 4_
 // Long enough that a rebalance or a Redis restart on a loaded machine never turns a late click
 // into unknown_click (the grace is wall-clock time; the crash test uses the same).
 const GRACE_MS = 30_000
+// Above each case's own waits (setup, progress, then up to 90 or 120 s for the outcomes), so that
+// a slow run fails with the conversions that are wrong, not with vitest's bare 120 s timeout.
+const CASE_TIMEOUT_MS = 240_000
 
 describe.each(REDIS_TARGETS)('the same outcomes whatever happens to the group and to Redis (%s)', (target) => {
   const running: InProcessAttributor[] = []
@@ -42,7 +45,7 @@ describe.each(REDIS_TARGETS)('the same outcomes whatever happens to the group an
     await redisCluster?.stop()
   })
 
-  it('a second attributor joins and leaves mid-stream', async () => {
+  it('a second attributor joins and leaves mid-stream', { timeout: CASE_TIMEOUT_MS }, async () => {
     const world = await createWorld('attr_rebalance', target)
     worlds.push(world)
     await putCampaigns(world, { [WORKLOAD_CAMPAIGN_ID]: workloadCampaign })
@@ -96,7 +99,7 @@ describe.each(REDIS_TARGETS)('the same outcomes whatever happens to the group an
     }
   }
 
-  it('Redis is killed and restarted from its append-only file mid-stream', async () => {
+  it('Redis is killed and restarted from its append-only file mid-stream', { timeout: CASE_TIMEOUT_MS }, async () => {
     const own = await ownRedis()
     const world = await createWorld('attr_aof')
     worlds.push(world)
