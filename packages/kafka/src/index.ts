@@ -30,6 +30,7 @@ export {
   type EventInput,
 } from './event-consumer.ts'
 export { createLagProbe, type LagProbe } from './lag.ts'
+export { partitionOfKey } from './murmur2.ts'
 export {
   ensurePipelineTopics,
   pipelineTopicsComponent,

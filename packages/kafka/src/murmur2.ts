@@ -39,3 +39,8 @@ export function murmur2(data: Uint8Array): number {
 export function javaPartitioner(_message: unknown, key: unknown): number {
   return Buffer.isBuffer(key) ? murmur2(key) & 0x7fffffff : 0
 }
+
+/** The partition of `partitions` a message keyed `key` goes to, as every client here picks it. */
+export function partitionOfKey(key: string, partitions: number): number {
+  return (murmur2(Buffer.from(key)) & 0x7fffffff) % partitions
+}

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import { afterAll, describe, expect, it } from 'vitest'
 import { freePort, type ManagedProcess } from '@clickjoin/local-stack'
 import { waitFor } from '@clickjoin/local-stack/testing'
@@ -5,12 +6,22 @@ import {
   createEventWriter,
   createWorld,
   groupMembers,
+  PARTITIONS,
   putCampaigns,
   REDIS_TARGETS,
   spawnAttributor,
   type TestWorld,
 } from './harness.ts'
-import { buildWorkload, outcomeCount, sendChunk, verifyWorkload, mismatches, WORKLOAD_CAMPAIGN_ID, workloadCampaign } from './workload.ts'
+import {
+  buildWorkload,
+  describeWrong,
+  mismatches,
+  outcomeCount,
+  sendChunk,
+  verifyWorkload,
+  WORKLOAD_CAMPAIGN_ID,
+  workloadCampaign,
+} from './workload.ts'
 
 // CI-sized defaults that still meet the issue's minimum; raise them for a soak run.
 const CONVERSIONS = Number(process.env['ATTRIBUTOR_CRASH_CONVERSIONS'] ?? 20_000)
@@ -67,8 +78,15 @@ describe.each(REDIS_TARGETS)('kill -9 of the attributor while conversions flow (
     await sendChunk(writer, workload.chunks[KILLS]!)
     const result = await verifyWorkload(world, workload, 120_000)
 
+    const base = `http://127.0.0.1:${port}`
     const wrong = mismatches(result.actual, workload.expected)
-    expect({ wrong: wrong.length, first: wrong.slice(0, 5) }).toEqual({ wrong: 0, first: [] })
+    // When it fails: where the wrong conversions are, what the surviving instance says of its
+    // partitions, and the last warning of every instance (their whole logs are in logFile).
+    const diagnosis =
+      wrong.length === 0
+        ? ''
+        : `${describeWrong(workload, wrong, PARTITIONS)}\nthe final instance: ${await instanceView(base)}\n${await lastWarnings(processes)}`
+    expect({ wrong: wrong.length, first: wrong.slice(0, 5) }, diagnosis).toEqual({ wrong: 0, first: [] })
     console.log(
       `crash test: ${CONVERSIONS} conversions, ${workload.postbackCount} postbacks, ${KILLS} kills ` +
         `(${killedMidWork} while the chunk was still being decided), ${result.messages} outcome messages, ` +
@@ -76,7 +94,6 @@ describe.each(REDIS_TARGETS)('kill -9 of the attributor while conversions flow (
     )
 
     // The surviving instance reports itself through its health and metrics endpoints.
-    const base = `http://127.0.0.1:${port}`
     await waitFor(
       () => fetch(`${base}/readyz`).then(async (r) => ({ status: r.status, body: await r.text() })).catch(() => ({ status: 0, body: '' })),
       (r) => r.status === 200,
@@ -94,3 +111,27 @@ describe.each(REDIS_TARGETS)('kill -9 of the attributor while conversions flow (
     expect(await final.exited).toBe('0') // graceful shutdown on SIGTERM
   })
 })
+
+/** An attributor's own account of its partitions: /readyz, and its lag and uncommitted-batch metrics. */
+async function instanceView(base: string): Promise<string> {
+  try {
+    const ready = await fetch(`${base}/readyz`)
+    const metrics = await (await fetch(`${base}/metrics`)).text()
+    const lines = metrics.split('\n').filter((l) => /^clickjoin_attributor_(consumer_lag_messages|oldest_uncommitted_batch_seconds)/.test(l) && !/ 0$/.test(l))
+    return `/readyz ${ready.status} ${(await ready.text()).slice(0, 500)}; non-zero lag and batch age: ${lines.join(', ') || 'none'}`
+  } catch (err) {
+    return `not answering (${err instanceof Error ? err.message : String(err)})`
+  }
+}
+
+/** Per instance, how many warnings and errors it logged and the last one. */
+async function lastWarnings(processes: readonly ManagedProcess[]): Promise<string> {
+  const lines = await Promise.all(
+    processes.map(async (p) => {
+      const log = await readFile(p.logFile, 'utf8').catch(() => '')
+      const warnings = log.split('\n').filter((l) => /"level":(40|50|60)/.test(l))
+      return `${p.name}: ${warnings.length} warnings/errors${warnings.length > 0 ? `, last: ${warnings.at(-1)!.slice(0, 400)}` : ''}`
+    }),
+  )
+  return lines.join('\n')
+}

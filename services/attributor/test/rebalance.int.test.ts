@@ -5,6 +5,7 @@ import { tempDir, waitFor } from '@clickjoin/local-stack/testing'
 import {
   createEventWriter,
   createWorld,
+  PARTITIONS,
   putCampaigns,
   REDIS_TARGETS,
   startAttributor,
@@ -14,6 +15,7 @@ import {
 } from './harness.ts'
 import {
   buildWorkload,
+  describeWrong,
   mismatches,
   outcomeCount,
   sendChunk,
@@ -71,7 +73,7 @@ describe.each(REDIS_TARGETS)('the same outcomes whatever happens to the group an
 
     const result = await verifyWorkload(world, workload, 90_000)
     const wrong = mismatches(result.actual, workload.expected)
-    expect({ wrong: wrong.length, first: wrong.slice(0, 5) }).toEqual({ wrong: 0, first: [] })
+    expect({ wrong: wrong.length, first: wrong.slice(0, 5) }, describeWrong(workload, wrong, PARTITIONS)).toEqual({ wrong: 0, first: [] })
   })
 
   /** Starts this case's own Redis (or cluster); `crash` kills it -9 and starts it again on the same files and ports. */
@@ -122,6 +124,6 @@ describe.each(REDIS_TARGETS)('the same outcomes whatever happens to the group an
 
     const result = await verifyWorkload(world, workload, 120_000)
     const wrong = mismatches(result.actual, workload.expected)
-    expect({ wrong: wrong.length, first: wrong.slice(0, 5) }).toEqual({ wrong: 0, first: [] })
+    expect({ wrong: wrong.length, first: wrong.slice(0, 5) }, describeWrong(workload, wrong, PARTITIONS)).toEqual({ wrong: 0, first: [] })
   })
 })

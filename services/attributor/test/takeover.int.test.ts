@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import type { ManagedProcess } from '@clickjoin/local-stack'
 import { waitFor } from '@clickjoin/local-stack/testing'
-import { createEventWriter, createWorld, groupMembers, putCampaigns, spawnAttributor, type EventWriter, type TestWorld } from './harness.ts'
-import { buildWorkload, mismatches, outcomeCount, sendChunk, verifyWorkload, WORKLOAD_CAMPAIGN_ID, workloadCampaign } from './workload.ts'
+import { createEventWriter, createWorld, groupMembers, PARTITIONS, putCampaigns, spawnAttributor, type EventWriter, type TestWorld } from './harness.ts'
+import { buildWorkload, describeWrong, mismatches, outcomeCount, sendChunk, verifyWorkload, WORKLOAD_CAMPAIGN_ID, workloadCampaign } from './workload.ts'
 
 const CONVERSIONS = 4_000
 // Long enough that the takeover pause never turns a late click into unknown_click.
@@ -48,7 +48,7 @@ describe('kill -9 of one of two attributors under load', () => {
 
     const result = await verifyWorkload(world, workload, 120_000)
     const wrong = mismatches(result.actual, workload.expected)
-    expect({ wrong: wrong.length, first: wrong.slice(0, 5) }).toEqual({ wrong: 0, first: [] })
+    expect({ wrong: wrong.length, first: wrong.slice(0, 5) }, describeWrong(workload, wrong, PARTITIONS)).toEqual({ wrong: 0, first: [] })
     console.log(`takeover: group rebalanced onto the survivor ${rebalancedAfterMs} ms after kill -9; ${result.repeats.repeats} identical repeats`)
   })
 })

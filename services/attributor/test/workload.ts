@@ -1,7 +1,7 @@
 import type { CampaignInput } from '@clickjoin/campaigns'
 import { generateClickId } from '@clickjoin/click-id'
-import type { ClickV1, OutcomeV1, PostbackV1 } from '@clickjoin/contracts'
-import { createKafka } from '@clickjoin/kafka'
+import { conversionPartitionKey, type ClickV1, type OutcomeV1, type PostbackV1 } from '@clickjoin/contracts'
+import { createKafka, partitionOfKey } from '@clickjoin/kafka'
 import {
   assertRepeatsIdentical,
   latestByConversion,
@@ -36,6 +36,8 @@ export interface WorkloadChunk {
 export interface Workload {
   chunks: WorkloadChunk[]
   expected: Map<string, ExpectedOutcome>
+  /** Per expected conversion: its chunk and the conversions-topic partition of its postbacks. */
+  origin: Map<string, { chunk: number; partitionKey: string }>
   postbackCount: number
 }
 
@@ -55,60 +57,68 @@ const rejected = (reason: OutcomeV1['reason']): ExpectedOutcome => ({ version: 1
  */
 export function buildWorkload(conversions: number, chunkCount: number): Workload {
   const expected = new Map<string, ExpectedOutcome>()
+  const origin = new Map<string, { chunk: number; partitionKey: string }>()
   const chunks: WorkloadChunk[] = Array.from({ length: chunkCount }, () => ({ clicks: [], postbacks: [], lateClicks: [] }))
   const now = Date.now()
   let postbackCount = 0
   for (let i = 0; i < conversions; i++) {
-    const chunk = chunks[Math.floor((i * chunkCount) / conversions)]!
+    const chunkIndex = Math.floor((i * chunkCount) / conversions)
+    const chunk = chunks[chunkIndex]!
     const click = makeClick(WORKLOAD_CAMPAIGN_ID, workloadCampaign, now - 60_000 - (i % 1000))
     const at = click.ts + 60_000
     const txn = `T-${i}`
+    let partitionKey = ''
     const add = (...postbacks: PostbackV1[]) => {
       chunk.postbacks.push(...postbacks)
       postbackCount += postbacks.length
+      partitionKey = conversionPartitionKey(postbacks[0]!)
+    }
+    const expect = (id: string, outcome: ExpectedOutcome) => {
+      expected.set(id, outcome)
+      origin.set(id, { chunk: chunkIndex, partitionKey })
     }
     const kind = i % 20
     if (kind <= 9) {
       add(makePostback(click.click_id, at, { txn_id: txn }))
-      expected.set(`t:acme:${txn}`, attributed('1.5'))
+      expect(`t:acme:${txn}`, attributed('1.5'))
     } else if (kind === 10) {
       add(makePostback(click.click_id, at, { txn_id: txn, status: 'pending' }), makePostback(click.click_id, at, { txn_id: txn }))
-      expected.set(`t:acme:${txn}`, attributed('1.5', 2))
+      expect(`t:acme:${txn}`, attributed('1.5', 2))
     } else if (kind === 11) {
       add(makePostback(click.click_id, at, { event: 'signup' }), makePostback(click.click_id, at + 1, { event: 'signup' }))
-      expected.set(`e:signup:${click.click_id}`, attributed('1.5'))
+      expect(`e:signup:${click.click_id}`, attributed('1.5'))
     } else if (kind === 12) {
       const postback = makePostback(click.click_id, at, { event: 'level' })
       add(postback)
-      expected.set(`p:${postback.postback_id}`, attributed('1.5'))
+      expect(`p:${postback.postback_id}`, attributed('1.5'))
     } else if (kind === 13) {
       add(makePostback(click.click_id, at, { txn_id: txn, event: 'purchase', revenue: '10' }))
-      expected.set(`t:acme:${txn}`, attributed('1'))
+      expect(`t:acme:${txn}`, attributed('1'))
     } else if (kind === 14) {
       add(makePostback(`forged-${i}`, at, { txn_id: txn }))
-      expected.set(`t:acme:${txn}`, rejected('invalid_click_id'))
+      expect(`t:acme:${txn}`, rejected('invalid_click_id'))
     } else if (kind === 15) {
       add(makePostback(generateClickId(testKeyring, click.ts), at, { txn_id: txn }))
-      expected.set(`t:acme:${txn}`, rejected('unknown_click'))
+      expect(`t:acme:${txn}`, rejected('unknown_click'))
     } else if (kind === 16) {
       add(makePostback(click.click_id, click.ts + 7_200_000, { txn_id: txn }))
-      expected.set(`t:acme:${txn}`, rejected('expired'))
+      expect(`t:acme:${txn}`, rejected('expired'))
     } else if (kind === 17) {
       const postback = makePostback(click.click_id, at, { txn_id: txn })
       add(postback, postback) // the producer wrote it twice
-      expected.set(`t:acme:${txn}`, attributed('1.5'))
+      expect(`t:acme:${txn}`, attributed('1.5'))
     } else if (kind === 18) {
       add(makePostback(click.click_id, at, { txn_id: txn }))
       chunk.lateClicks.push(click)
-      expected.set(`t:acme:${txn}`, attributed('1.5'))
+      expect(`t:acme:${txn}`, attributed('1.5'))
       continue
     } else {
       add(makePostback(click.click_id, at, { txn_id: txn }), makePostback(click.click_id, at, { txn_id: txn, status: 'rejected' }))
-      expected.set(`t:acme:${txn}`, { ...attributed('0', 2, 'rejected') })
+      expect(`t:acme:${txn}`, { ...attributed('0', 2, 'rejected') })
     }
     if (kind !== 14 && kind !== 15) chunk.clicks.push(click)
   }
-  return { chunks, expected, postbackCount }
+  return { chunks, expected, origin, postbackCount }
 }
 
 export async function sendChunk(writer: Awaited<ReturnType<typeof createEventWriter>>, chunk: WorkloadChunk): Promise<void> {
@@ -147,6 +157,24 @@ export async function verifyWorkload(world: TestWorld, workload: Workload, timeo
     }
     await new Promise((resolve) => setTimeout(resolve, 500))
   }
+}
+
+/**
+ * Where the wrong conversions are, for a failure message: counted by chunk, by the partition of
+ * their postbacks and by how they are wrong (no outcome, an earlier version, another outcome). A
+ * partition that stopped shows as one partition's conversions from some chunk on; a slow catch-up
+ * as the last chunks' conversions on every partition.
+ */
+export function describeWrong(workload: Workload, wrong: ReturnType<typeof mismatches>, partitions: number): string {
+  const counts = new Map<string, number>()
+  for (const { id, expected, actual } of wrong) {
+    const origin = workload.origin.get(id)
+    const how = actual === undefined ? 'no outcome' : expected === undefined ? 'unexpected' : actual.version < expected.version ? `v${actual.version} of v${expected.version}` : 'differs'
+    const where = origin === undefined ? 'not in the workload' : `chunk ${origin.chunk}, partition ${partitionOfKey(origin.partitionKey, partitions)}`
+    const key = `${where}: ${how}`
+    counts.set(key, (counts.get(key) ?? 0) + 1)
+  }
+  return [...counts].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true })).map(([key, n]) => `${key} × ${n}`).join('; ')
 }
 
 /** The conversions whose final outcome differs from the expected one (missing or extra included). */
