@@ -21,9 +21,15 @@ import type { OutboxEntry, OutboxPublisher } from './outbox.ts'
 import { parkedInOrder, type Candidate } from './planning.ts'
 import type { AttributorStore } from './store.ts'
 import { createUncommittedTracker } from './uncommitted.ts'
+import type { Waits } from './waits.ts'
 
 /** Postbacks decided per round (one read, one lookup, one commit). */
 const ROUND_SIZE = 1_000
+/**
+ * A batch uncommitted this long without failing is waiting on a call that does not return:
+ * health() logs a warning naming the calls in flight, at most every STALLED_AFTER_S.
+ */
+const STALLED_AFTER_S = 30
 
 export interface Log {
   info(obj: object, msg?: string): void
@@ -39,6 +45,8 @@ export interface AttributorConsumerDeps {
   outbox: OutboxPublisher
   metrics: AttributorMetrics
   log: Log
+  /** The calls in flight, named when a batch stays uncommitted (see STALLED_AFTER_S). */
+  waits?: Waits
   /** Told of one click per recorded batch: the sample the cold-tier lag probe follows. */
   onClicksRecorded?(sample: { clickId: string; createdAtMs: number; recordedAtMs: number }): void
 }
@@ -67,6 +75,7 @@ export function createAttributorConsumer(deps: AttributorConsumerDeps, settings:
   const { producer, store, attributor, outbox, metrics, log } = deps
   const { topics } = settings
   let lastFailure: string | undefined
+  let lastStallWarningMs = 0
   const uncommitted = createUncommittedTracker()
   /** Per partition, the background publication of its latest decisions (never rejects). */
   const publishing = new Map<string, Promise<void>>()
@@ -216,8 +225,19 @@ export function createAttributorConsumer(deps: AttributorConsumerDeps, settings:
     crashes: () => consumer.crashes(),
     health() {
       const health = consumer.health()
-      const age = uncommitted.oldestSeconds(Date.now())
+      const nowMs = Date.now()
+      const age = uncommitted.oldestSeconds(nowMs)
       metrics.uncommittedBatchAge.set(age)
+      // Called every few seconds (the service's gauge refresh): also the stall watchdog.
+      if (age > STALLED_AFTER_S && nowMs - lastStallWarningMs > STALLED_AFTER_S * 1000) {
+        lastStallWarningMs = nowMs
+        const waitingOn = deps.waits?.describe(nowMs, (STALLED_AFTER_S / 2) * 1000) || 'no call in flight that long'
+        const completed = deps.waits?.completedSinceLast() || 'none'
+        log.warn(
+          { ageSeconds: Math.round(age), waitingOn, completedSinceLastWarning: completed, lastFailure },
+          'a batch has gone uncommitted without failing: the calls in flight longest, and those completed meanwhile',
+        )
+      }
       if (age > settings.hotSeconds / 2) {
         return {
           ok: false,

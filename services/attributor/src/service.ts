@@ -7,13 +7,14 @@ import { createFastProducer, createKafka, ensureTopics, type KafkaConnectionOpti
 import type { Component } from '@clickjoin/service-runtime'
 import { createConversionAttributor } from './attribution.ts'
 import { createColdLagProbe } from './cold-lag.ts'
-import { createColdTier } from './cold-tier.ts'
+import { createColdTier, type ColdTier } from './cold-tier.ts'
 import type { AttributorEnv } from './config.ts'
 import { createAttributorConsumer, type Log } from './consumer.ts'
 import type { AttributorMetrics } from './metrics.ts'
-import { createOutboxPublisher } from './outbox.ts'
+import { createOutboxPublisher, type OutboxPublisher } from './outbox.ts'
 import { createAttributorStore } from './store.ts'
 import { createSweeper } from './sweeper.ts'
+import { createWaits } from './waits.ts'
 
 export type { Log } from './consumer.ts'
 
@@ -102,10 +103,11 @@ export function createAttributorService(config: AttributorServiceConfig, deps: A
     keyPrefix: config.redisKeyPrefix,
     log: ({ level, message }) => log[level === 'error' ? 'error' : 'warn']({}, message),
   })
+  const waits = createWaits()
   const timedRedis = async <T>(op: string, work: () => Promise<T>): Promise<T> => {
     const started = performance.now()
     try {
-      return await work()
+      return await waits.track(op, work)
     } finally {
       metrics.redisSeconds.observe({ op }, (performance.now() - started) / 1000)
     }
@@ -121,8 +123,17 @@ export function createAttributorService(config: AttributorServiceConfig, deps: A
     },
     timedRedis,
   )
-  const cold = createColdTier(deps.clickhouse, config.clickhouseDatabase, { onQuery: (query) => metrics.coldQueries.inc({ query }) })
-  const outbox = createOutboxPublisher({ redis, producer, outcomesTopic: topics.outcomes, metrics })
+  const coldTier = createColdTier(deps.clickhouse, config.clickhouseDatabase, { onQuery: (query) => metrics.coldQueries.inc({ query }) })
+  const cold: ColdTier = {
+    ...coldTier,
+    clicks: (wanted) => waits.track('cold_clicks', () => coldTier.clicks(wanted)),
+    conversions: (ids) => waits.track('cold_conversions', () => coldTier.conversions(ids)),
+  }
+  const outboxPublisher = createOutboxPublisher({ redis, producer, outcomesTopic: topics.outcomes, metrics })
+  const outbox: OutboxPublisher = {
+    publish: (entries) => waits.track('publish_outcomes', () => outboxPublisher.publish(entries)),
+    drain: (key, options) => waits.track('drain_outbox', () => outboxPublisher.drain(key, options)),
+  }
   const attributor = createConversionAttributor(
     { store, cold, campaigns: configStore, keyring: deps.keyring, metrics },
     { graceMs: config.graceMs, hotMs: config.hotSeconds * 1000 },
@@ -132,7 +143,7 @@ export function createAttributorService(config: AttributorServiceConfig, deps: A
     { hotSeconds: config.hotSeconds, intervalMs: config.coldLagProbeIntervalMs ?? 10_000 },
   )
   const consumer = createAttributorConsumer(
-    { kafka, producer, store, attributor, outbox, metrics, log, onClicksRecorded: (s) => coldLag.sample(s) },
+    { kafka, producer, store, attributor, outbox, metrics, log, waits, onClicksRecorded: (s) => coldLag.sample(s) },
     {
       topics,
       groupId: config.groupId,
