@@ -86,25 +86,31 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
   /**
    * Independent postbacks go through together, one pipelined round trip per step; the few that
    * lose a compare-and-set race are decided again one by one, in order, so a pending → approved
-   * pair in one batch lands as version 1 then 2.
+   * pair in one batch lands as version 1 then 2. A later postback of a conversion that already
+   * has one in the round is carried to the next round, whole rounds again, not one by one.
    */
   async function attribute(candidates: Candidate[]): Promise<OutboxEntry[]> {
     const appended: OutboxEntry[] = []
-    if (candidates.length === 0) return appended
-    const { losers } = await decideRound(candidates, appended, readRound(candidates))
-    await decideOneByOne(losers, appended)
+    for (let round = candidates; round.length > 0; ) {
+      const { losers, carried } = await decideRound(round, appended, readRound(round))
+      await decideOneByOne(losers, appended)
+      round = carried
+    }
     return appended
   }
 
   async function attributeInRounds(candidates: Candidate[], roundSize: number, decided: (appended: OutboxEntry[]) => Promise<void>): Promise<void> {
     let read: RoundRead | undefined
-    for (let i = 0; i < candidates.length; i += roundSize) {
-      const round = candidates.slice(i, i + roundSize)
+    let carried: Candidate[] = []
+    for (let i = 0; i < candidates.length || carried.length > 0; ) {
+      const round = [...carried, ...candidates.slice(i, i + roundSize)]
+      i += roundSize
       const appended: OutboxEntry[] = []
-      const { losers, nextRead } = await decideRound(round, appended, read ?? readRound(round), candidates.slice(i + roundSize, i + 2 * roundSize))
+      const result = await decideRound(round, appended, read ?? readRound(round), candidates.slice(i, i + roundSize))
+      carried = result.carried
       // Postbacks decided again one by one write after the next round's read: it is stale, read again.
-      read = losers.length === 0 ? nextRead : undefined
-      await decideOneByOne(losers, appended)
+      read = result.losers.length === 0 ? result.nextRead : undefined
+      await decideOneByOne(result.losers, appended)
       await decided(appended)
     }
   }
@@ -118,6 +124,7 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
       const attempt = (attempts.get(id) ?? 0) + 1
       if (attempt > MAX_ATTEMPTS) throw new Error(`postback ${id}: no stable decision after ${MAX_ATTEMPTS} attempts`)
       attempts.set(id, attempt)
+      // One postback: nothing to carry.
       queue.unshift(...(await decideRound([candidate], appended, readRound([candidate]))).losers)
     }
   }
@@ -145,15 +152,17 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
   /**
    * One optimistic pass: read (`read`, already under way), plan, commit. Returns what must be
    * decided again, in order: the losers, each preceded by the parked postbacks of its click
-   * that it must not overtake; and, when `next` is given, the next round's read, sent right
-   * behind this round's write.
+   * that it must not overtake; the postbacks `carried` to the next round, which must come
+   * before `next` there (later postbacks of conversions that had one in this round); and, when
+   * there is a next round, its read (of `carried` and `next`), sent right behind this round's
+   * write.
    */
   async function decideRound(
     candidates: Candidate[],
     appended: OutboxEntry[],
     read: RoundRead,
     next: Candidate[] = [],
-  ): Promise<{ losers: Candidate[]; nextRead: RoundRead | undefined }> {
+  ): Promise<{ losers: Candidate[]; carried: Candidate[]; nextRead: RoundRead | undefined }> {
     const { nowMs, verified, early } = read
     const facts = await read.facts
 
@@ -313,7 +322,8 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
     // copy take a second step in another shard after the first one's replies, which a read sent
     // now would not see (a later postback of a parked conversion must queue behind it).
     const oneStep = releases.length === 0 && writes.every((w) => w.kind === 'commit' && w.parkedUnder === undefined)
-    let nextRead = next.length > 0 && oneStep ? readRound(next) : undefined
+    const upcoming = nextRound.length > 0 ? [...nextRound, ...next] : next
+    let nextRead = upcoming.length > 0 && oneStep ? readRound(upcoming) : undefined
     const results = await writing
     // A script reloaded meanwhile (NOSCRIPT: a fresh or restarted Redis) ran after the next
     // round's read, which then need not see this write: read again.
@@ -343,13 +353,12 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
     })
     // In arrival order, so a conversion's postbacks keep theirs.
     const order = new Map(candidates.map((c, i) => [c, i]))
-    losers.push(...nextRound)
     const [first, rest] = [losers.slice(0, deferred.length), losers.slice(deferred.length)]
     losers.length = 0
     losers.push(...first, ...rest.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0)))
 
     if (replays.length > 0) appended.push(...(await replayDecisions(replays)))
-    return { losers, nextRead }
+    return { losers, carried: nextRound, nextRead }
   }
 
   /** Re-appends the stored outcome of each already-decided postback to the outbox, byte-identical. */
