@@ -91,10 +91,12 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
    */
   async function attribute(candidates: Candidate[]): Promise<OutboxEntry[]> {
     const appended: OutboxEntry[] = []
+    let read: RoundRead | undefined
     for (let round = candidates; round.length > 0; ) {
-      const { losers, carried } = await decideRound(round, appended, readRound(round))
-      await decideOneByOne(losers, appended)
-      round = carried
+      const result = await decideRound(round, appended, read ?? readRound(round))
+      read = result.losers.length === 0 ? result.nextRead : undefined
+      await decideOneByOne(result.losers, appended)
+      round = result.carried
     }
     return appended
   }
