@@ -42,5 +42,5 @@ export function javaPartitioner(_message: unknown, key: unknown): number {
 
 /** The partition of `partitions` a message keyed `key` goes to, as every client here picks it. */
 export function partitionOfKey(key: string, partitions: number): number {
-  return (murmur2(Buffer.from(key)) & 0x7fffffff) % partitions
+  return javaPartitioner(undefined, Buffer.from(key)) % partitions
 }

@@ -90,14 +90,9 @@ export function createConversionAttributor(deps: ConversionAttributorDeps, setti
    * has one in the round is carried to the next round, whole rounds again, not one by one.
    */
   async function attribute(candidates: Candidate[]): Promise<OutboxEntry[]> {
+    // One round of them all, then the rounds of what each carries.
     const appended: OutboxEntry[] = []
-    let read: RoundRead | undefined
-    for (let round = candidates; round.length > 0; ) {
-      const result = await decideRound(round, appended, read ?? readRound(round))
-      read = result.losers.length === 0 ? result.nextRead : undefined
-      await decideOneByOne(result.losers, appended)
-      round = result.carried
-    }
+    await attributeInRounds(candidates, Infinity, async (entries) => void appended.push(...entries))
     return appended
   }
 
